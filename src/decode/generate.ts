@@ -1,0 +1,64 @@
+import type { HostModel } from '../runtime/model.ts';
+import { dreamRoutine } from './dream-routines.ts';
+import { lladaRoutine } from './llada-routines.ts';
+import { resolveOptions, type GenerateOptions, type ResolvedOptions } from './options.ts';
+import { DecodeSession, type DecodeEvent, type StepKind } from './session.ts';
+
+/** What a finished decode reports. */
+export interface DecodeResult {
+  /** Each row's whole generated region (genLength ids, EOS included, masks where undecided). */
+  tokens: number[][];
+  nfe: number;
+  /** Positions unmasked per forward, averaged over rows. */
+  tokensPerForward: number;
+  /** Generated tokens (up to each row's first EOS, EOS and padding excluded) per second of wall time. */
+  tokensPerSecond: number;
+  generatedTokens: number;
+  wallMs: number;
+  /** Time per step by kind: refresh (full) vs cached steps. */
+  timeByKind: Record<StepKind, { ms: number; count: number }>;
+  options: ResolvedOptions;
+}
+
+export type DecodeStreamEvent = DecodeEvent | { type: 'done'; result: DecodeResult };
+
+/** Tokens of a row up to its first EOS (exclusive), masks excluded. */
+export function countGenerated(tokens: number[], eos: number, maskId: number): number {
+  let n = 0;
+  for (const t of tokens) {
+    if (t === eos) break;
+    if (t !== maskId) n++;
+  }
+  return n;
+}
+
+/**
+ * Decodes a batch of token-id prompts, yielding every step's decisions and finally the result.
+ * Options are validated before any work.
+ */
+export function* decodeIds(model: HostModel, prompts: number[][], options: GenerateOptions): Generator<DecodeStreamEvent> {
+  const opts = resolveOptions(options, model.config, prompts.map((p) => p.length));
+  const sess = new DecodeSession(model, prompts, opts);
+  const t0 = performance.now();
+  const routine = model.config.logitShift ? dreamRoutine(sess) : lladaRoutine(sess);
+  for (const ev of routine) yield ev;
+  const wallMs = performance.now() - t0;
+  const tokens = prompts.map((_, b) => sess.generated(b));
+  const decoded = tokens.reduce((s, row) => s + row.filter((t) => t !== opts.maskId).length, 0);
+  const generatedTokens = tokens.reduce((s, row) => s + countGenerated(row, opts.eos, opts.maskId), 0);
+  yield {
+    type: 'done',
+    result: {
+      tokens, nfe: sess.nfe,
+      tokensPerForward: sess.nfe ? decoded / prompts.length / sess.nfe : 0,
+      tokensPerSecond: wallMs > 0 ? generatedTokens / (wallMs / 1000) : 0,
+      generatedTokens, wallMs, timeByKind: sess.timeByKind, options: opts,
+    },
+  };
+}
+
+/** Runs decodeIds to the end. */
+export function decodeIdsToEnd(model: HostModel, prompts: number[][], options: GenerateOptions): DecodeResult {
+  for (const ev of decodeIds(model, prompts, options)) if (ev.type === 'done') return ev.result;
+  throw new Error('decode ended without a result');
+}

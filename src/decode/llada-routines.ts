@@ -1,0 +1,64 @@
+import { isParallel } from './options.ts';
+import { lladaPropose, lladaSelect, type Proposal } from './pick.ts';
+import { numTransferTokens } from './schedule.ts';
+import type { DecodeEvent, DecodeSession, RowDecision, StepKind } from './session.ts';
+
+/**
+ * LLaDA's three routines (REFERENCE.md section 4), block by block, left to right:
+ *  none   — forward the whole canvas until the block has no mask;
+ *  prefix — a refresh (full forward, keeps K/V of [0, s)), then forwards of [s, L) until done;
+ *  dual   — a refresh (keeps every row's K/V), then up to S - 1 forwards of [s, e) whose fresh
+ *           K/V replace the block's cache rows.
+ * The refresh's selection considers every mask before e; cached steps only the block's.
+ */
+export function* lladaRoutine(sess: DecodeSession): Generator<DecodeEvent> {
+  const o = sess.opts;
+  const nBlocks = o.genLength / o.blockLength;
+  const S = o.steps / nBlocks;
+  const scratch = new Float64Array(sess.model.config.vocabSize);
+  const B = sess.batch;
+
+  /** One forward + selection; `cands[b]` are canvas positions, `k[b]` the fixed-mode count. */
+  function* step(kind: StepKind, block: number, a: number, e: number, cands: number[][], k: number[]): Generator<DecodeEvent> {
+    const t0 = performance.now();
+    const logits = sess.forward(kind, a, e, cands.map((c) => c.map((p) => p - a)));
+    const rows: RowDecision[] = [];
+    for (let b = 0; b < B; b++) {
+      if (!sess.active[b] || cands[b].length === 0) continue;
+      const props: Proposal[] = cands[b].map((_, i) => lladaPropose(logits(b, i), o, sess.rngs[b], scratch));
+      const chosen = lladaSelect(props, o, k[b]);
+      rows.push(sess.commit(b, chosen.map((i) => cands[b][i]), chosen.map((i) => props[i].token), chosen.map((i) => props[i].confidence)));
+    }
+    sess.updateEarlyExit();
+    yield { type: 'step', kind, nfe: sess.nfe, block, rows, ms: performance.now() - t0 };
+  }
+
+  const activeMasked = (a: number, e: number) => Array.from({ length: B }, (_, b) => (sess.active[b] ? sess.masked(b, a, e) : []));
+
+  for (let nb = 0; nb < nBlocks; nb++) {
+    if (!sess.active.some(Boolean)) break;
+    const s = sess.promptLength + nb * o.blockLength, e = s + o.blockLength;
+    const ntt = Array.from({ length: B }, (_, b) => numTransferTokens(sess.masked(b, s, e).length, S));
+    const kAt = (j: number) => ntt.map((n) => (isParallel(o) ? 0 : n[j] ?? 0));
+    const fixedDone = (j: number) => !isParallel(o) && j >= S;
+    if (o.cache === 'none') {
+      for (let j = 0; sess.anyMasked(s, e) && !fixedDone(j); j++) {
+        yield* step('full', nb, 0, sess.length, activeMasked(0, e), kAt(j));
+      }
+    } else {
+      if (sess.anyMasked(s, e)) {
+        yield* step('full', nb, 0, sess.length, activeMasked(0, e), kAt(0));
+      }
+      if (o.cache === 'prefix') {
+        for (let j = 1; sess.anyMasked(s, e) && !fixedDone(j); j++) {
+          yield* step('prefix', nb, s, sess.length, activeMasked(s, e), kAt(j));
+        }
+      } else {
+        for (let j = 1; j < S && sess.anyMasked(s, e); j++) {
+          yield* step('dual', nb, s, e, activeMasked(s, e), kAt(j));
+        }
+      }
+    }
+    yield { type: 'block', block: nb, nfe: sess.nfe };
+  }
+}

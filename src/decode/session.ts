@@ -1,0 +1,143 @@
+import type { HostModel } from '../runtime/model.ts';
+import { runForward, checkTokenIds } from '../runtime/forward.ts';
+import { KvCache } from '../runtime/kv-cache.ts';
+import type { ResolvedOptions } from './options.ts';
+import { Rng } from './rng.ts';
+
+export type StepKind = 'full' | 'prefix' | 'dual';
+
+/** What one forward decided for one batch row. */
+export interface RowDecision {
+  row: number;
+  /** Canvas positions unmasked by this step (relative to the row's generated region). */
+  positions: number[];
+  tokens: number[];
+  confidences: number[];
+}
+
+export type DecodeEvent =
+  | { type: 'step'; kind: StepKind; nfe: number; block: number; rows: RowDecision[]; ms: number }
+  | { type: 'block'; block: number; nfe: number };
+
+/** Logits of the requested rows: rows(b)[i] is the logits vector of head row i of batch row b. */
+export type RowLogits = (b: number, i: number) => Float32Array;
+
+/**
+ * The state of one batched decode: the canvas (prompts left-padded to a common length, then
+ * genLength masks), per-row padding, the KV cache, metrics. Rows are independent: padded keys
+ * are masked and positions are offset per row, so a row decodes what it decodes alone.
+ */
+export class DecodeSession {
+  readonly batch: number;
+  /** Longest prompt: generation starts at this canvas index for every row. */
+  readonly promptLength: number;
+  readonly length: number;
+  readonly pad: number[];
+  readonly x: Int32Array;
+  readonly active: boolean[];
+  readonly rngs: Rng[];
+  nfe = 0;
+  readonly timeByKind: Record<StepKind, { ms: number; count: number }> = { full: { ms: 0, count: 0 }, prefix: { ms: 0, count: 0 }, dual: { ms: 0, count: 0 } };
+  private cache: KvCache | undefined;
+  private cfgCache: KvCache | undefined;
+
+  constructor(readonly model: HostModel, prompts: number[][], readonly opts: ResolvedOptions) {
+    const cfg = model.config;
+    prompts.forEach((p, i) => checkTokenIds(p, cfg.vocabSize, prompts.length > 1 ? `prompt ${i}` : 'prompt'));
+    this.batch = prompts.length;
+    this.promptLength = Math.max(...prompts.map((p) => p.length));
+    this.length = this.promptLength + opts.genLength;
+    this.pad = prompts.map((p) => this.promptLength - p.length);
+    this.x = new Int32Array(this.batch * this.length).fill(opts.maskId);
+    prompts.forEach((p, b) => {
+      this.x.fill(cfg.padId, b * this.length, b * this.length + this.pad[b]);
+      this.x.set(p, b * this.length + this.pad[b]);
+    });
+    this.active = prompts.map(() => true);
+    this.rngs = prompts.map(() => new Rng(opts.seed));
+  }
+
+  tok(b: number, p: number): number {
+    return this.x[b * this.length + p];
+  }
+
+  isMask(b: number, p: number): boolean {
+    return this.x[b * this.length + p] === this.opts.maskId;
+  }
+
+  /** Masked positions of row b in [a, e). */
+  masked(b: number, a: number, e: number): number[] {
+    const out: number[] = [];
+    for (let p = Math.max(a, this.promptLength); p < e; p++) if (this.isMask(b, p)) out.push(p);
+    return out;
+  }
+
+  /** True when some active row has a mask in [a, e). */
+  anyMasked(a: number, e: number): boolean {
+    for (let b = 0; b < this.batch; b++) if (this.active[b] && this.masked(b, a, e).length) return true;
+    return false;
+  }
+
+  /**
+   * One model forward over the canvas window [a, e) (full: [0, L)), writing the window's K/V into
+   * the cache at its own rows, attending to cache rows [0, L). `rows[b]` lists the window
+   * offsets whose logits row b needs. With cfgScale > 0 (no cache) the prompt-masked canvas
+   * goes through the same call and the guided logits are returned.
+   */
+  forward(kind: StepKind, a: number, e: number, rows: number[][]): RowLogits {
+    const t0 = performance.now();
+    const L = this.length, B = this.batch, T = e - a, V = this.model.config.vocabSize;
+    const guided = this.opts.cfgScale > 0;
+    const nb = guided ? 2 * B : B;
+    const R = Math.max(1, ...rows.map((r) => r.length));
+    const ids = new Int32Array(nb * T), pos = new Int32Array(nb * T), keyMask = new Uint8Array(nb * L), head = new Int32Array(nb * R);
+    for (let r = 0; r < nb; r++) {
+      const b = r % B;
+      ids.set(this.x.subarray(b * L + a, b * L + e), r * T);
+      if (r >= B) for (let p = this.pad[b]; p < this.promptLength; p++) if (p >= a && p < e) ids[r * T + p - a] = this.opts.maskId;
+      for (let i = 0; i < T; i++) pos[r * T + i] = Math.max(0, a + i - this.pad[b]);
+      keyMask.fill(1, r * L + this.pad[b], (r + 1) * L);
+      const want = rows[b];
+      for (let i = 0; i < R; i++) head[r * R + i] = want[i] ?? want[0] ?? 0;
+    }
+    let cache: KvCache;
+    if (guided) cache = this.cfgCache ??= new KvCache(this.model.config, nb, L);
+    else cache = this.cache ??= new KvCache(this.model.config, nb, L);
+    const out = runForward(this.model, { batch: nb, ids, positions: pos, start: a, keyMask, headRows: head }, cache).data as Float32Array;
+    this.nfe++;
+    const dt = performance.now() - t0;
+    this.timeByKind[kind].ms += dt;
+    this.timeByKind[kind].count++;
+    if (!guided) return (b, i) => out.subarray((b * R + i) * V, (b * R + i + 1) * V);
+    const scale = Math.fround(this.opts.cfgScale + 1);
+    return (b, i) => {
+      const cond = out.subarray((b * R + i) * V, (b * R + i + 1) * V), un = out.subarray(((b + B) * R + i) * V, ((b + B) * R + i + 1) * V);
+      const g = new Float32Array(V);
+      for (let v = 0; v < V; v++) g[v] = un[v] + Math.fround(scale * Math.fround(cond[v] - un[v]));
+      return g;
+    };
+  }
+
+  /** Writes decided tokens and returns the row's record (positions relative to the generation). */
+  commit(b: number, positions: number[], tokens: number[], confidences: number[]): RowDecision {
+    positions.forEach((p, i) => { this.x[b * this.length + p] = tokens[i]; });
+    return { row: b, positions: positions.map((p) => p - this.promptLength), tokens, confidences };
+  }
+
+  /** Early exit: deactivates rows whose text up to the first EOS is final. */
+  updateEarlyExit(): void {
+    if (!this.opts.earlyExit) return;
+    for (let b = 0; b < this.batch; b++) {
+      if (!this.active[b]) continue;
+      for (let p = this.promptLength; p < this.length; p++) {
+        if (this.isMask(b, p)) break;
+        if (this.tok(b, p) === this.opts.eos) { this.active[b] = false; break; }
+      }
+    }
+  }
+
+  /** Row b's generated region. */
+  generated(b: number): number[] {
+    return Array.from(this.x.subarray(b * this.length + this.promptLength, (b + 1) * this.length));
+  }
+}

@@ -1,0 +1,52 @@
+import { homedir, availableParallelism } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * Every FASTDLLM_* knob, typed and documented, read once (Triton style: one module owns them).
+ */
+export interface FastdllmEnv {
+  /** FASTDLLM_DEBUG=0..6: 1 compile events, 2 per-launch times, 3 fused IR, 4 generated source, 5 PTX, 6 per-step decode trace. */
+  debug: number;
+  /** FASTDLLM_CACHE_DIR: compiled-kernel cache (default ~/.cache/fastdllm). */
+  cacheDir: string;
+  /** FASTDLLM_DUMP_DIR: write every generated source here. */
+  dumpDir: string | undefined;
+  /** FASTDLLM_OVERRIDE_DIR: load a hand-edited source from here instead of the generated one (same file name). */
+  overrideDir: string | undefined;
+  /** FASTDLLM_THREADS: CPU kernel threads (default: all cores). */
+  threads: number;
+  /** CXX: the C++ compiler for CPU kernels. */
+  cxx: string | undefined;
+  /** FASTDLLM_CUDA_LIB / FASTDLLM_NVRTC_LIB: explicit paths to libcuda / libnvrtc. */
+  cudaLib: string | undefined;
+  nvrtcLib: string | undefined;
+}
+
+function readEnv(): FastdllmEnv {
+  const e = process.env;
+  const int = (name: string, dflt: number) => {
+    const v = e[name];
+    if (v === undefined || v === '') return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`environment: ${name}=${v} must be a non-negative integer`);
+    return n;
+  };
+  return {
+    debug: int('FASTDLLM_DEBUG', 0),
+    cacheDir: e.FASTDLLM_CACHE_DIR || join(e.XDG_CACHE_HOME || join(homedir(), '.cache'), 'fastdllm'),
+    dumpDir: e.FASTDLLM_DUMP_DIR || undefined,
+    overrideDir: e.FASTDLLM_OVERRIDE_DIR || undefined,
+    threads: int('FASTDLLM_THREADS', 0) || availableParallelism(),
+    cxx: e.CXX || undefined,
+    cudaLib: e.FASTDLLM_CUDA_LIB || undefined,
+    nvrtcLib: e.FASTDLLM_NVRTC_LIB || undefined,
+  };
+}
+
+/** The knobs, read at first use. */
+export const env: FastdllmEnv = readEnv();
+
+/** Prints to stderr when FASTDLLM_DEBUG >= level. */
+export function debugLog(level: number, msg: string): void {
+  if (env.debug >= level) process.stderr.write(`[fastdllm] ${msg}\n`);
+}

@@ -1,0 +1,94 @@
+import type { Graph } from '../ir/graph.ts';
+import { bindShape, numel, resolveShape, type DimBindings } from '../ir/shape.ts';
+import { allocBuf, bufMatches, type Buf, type HostTensor } from './buffers.ts';
+import type { HostBackend, NodeKernel } from './kernel.ts';
+
+/** Supplies a weight by name, already checked against the declared shape and upcast to f32. */
+export type WeightSource = (name: string, shape: number[]) => Float32Array;
+
+/**
+ * Runs a graph on the host, node by node, with buffers recycled by liveness (a value's buffer
+ * returns to a size-keyed pool after its last reader). cache_write writes the state buffer in
+ * place, so a step never copies the KV cache.
+ */
+export class GraphExecutor {
+  private readonly pool = new Map<string, Buf[]>();
+
+  private constructor(
+    readonly graph: Graph,
+    private readonly kernels: (NodeKernel | null)[],
+    private readonly weights: Map<number, Float32Array>,
+    private readonly lastUse: number[],
+  ) {}
+
+  static async create(graph: Graph, backend: HostBackend, weightSource: WeightSource): Promise<GraphExecutor> {
+    const kernelFor = await backend.prepare(graph);
+    const weights = new Map<number, Float32Array>();
+    for (const n of graph.ofKind('param')) {
+      if (n.shape.some((d) => typeof d !== 'number')) throw new Error(`param '${n.attrs.name}' has a symbolic shape`);
+      weights.set(n.id, weightSource(n.attrs.name, n.shape as number[]));
+    }
+    const lastUse = graph.nodes.map((n) => n.id);
+    for (const n of graph.nodes) for (const i of n.inputs) lastUse[i] = Math.max(lastUse[i], n.id);
+    for (const id of Object.values(graph.outputs)) lastUse[id] = Infinity;
+    const kernels = graph.nodes.map((n) => (n.op === 'input' || n.op === 'param' || n.op === 'state' ? null : kernelFor(n)));
+    return new GraphExecutor(graph, kernels, weights, lastUse);
+  }
+
+  /** Runs once. `states` buffers are updated in place; returns the named outputs. */
+  run(inputs: Record<string, HostTensor>, states: Record<string, HostTensor> = {}): Record<string, HostTensor> {
+    const g = this.graph;
+    const env: DimBindings = {};
+    const bufs: (Buf | undefined)[] = new Array(g.nodes.length);
+    const shapes: number[][] = new Array(g.nodes.length);
+    const owned = new Array<boolean>(g.nodes.length).fill(false);
+    for (const n of g.nodes) {
+      if (n.op !== 'input' && n.op !== 'state') continue;
+      const name = (n.attrs as { name: string }).name;
+      const t = (n.op === 'input' ? inputs : states)[name];
+      if (!t) throw new Error(`graph run: missing ${n.op} '${name}'`);
+      if (!bufMatches(n.dtype, t.data)) throw new Error(`graph run: ${n.op} '${name}' must be ${n.dtype}`);
+      bindShape(n.shape, t.shape, env, `${n.op} '${name}'`);
+      if (numel(t.shape) !== t.data.length) throw new Error(`graph run: ${n.op} '${name}' has ${t.data.length} elements for shape [${t.shape}]`);
+      bufs[n.id] = t.data;
+      shapes[n.id] = t.shape;
+    }
+    for (const n of g.nodes) {
+      if (n.op === 'input' || n.op === 'state') continue;
+      if (n.op === 'param') {
+        bufs[n.id] = this.weights.get(n.id)!;
+        shapes[n.id] = n.shape as number[];
+        continue;
+      }
+      const shape = resolveShape(n.shape, env);
+      let out: Buf;
+      if (n.op === 'cache_write') {
+        out = bufs[n.inputs[0]]!; // in place
+      } else {
+        out = this.take(n.dtype, numel(shape));
+        owned[n.id] = true;
+      }
+      this.kernels[n.id]!(n.inputs.map((i) => bufs[i]!), n.inputs.map((i) => shapes[i]), out, shape);
+      bufs[n.id] = out;
+      shapes[n.id] = shape;
+      for (const i of n.inputs) {
+        if (this.lastUse[i] === n.id && owned[i]) this.give(g.nodes[i].dtype, bufs[i]!);
+      }
+    }
+    const result: Record<string, HostTensor> = {};
+    for (const [name, id] of Object.entries(g.outputs)) result[name] = { data: bufs[id]!, shape: shapes[id] };
+    return result;
+  }
+
+  private take(dtype: string, n: number): Buf {
+    const list = this.pool.get(`${dtype}:${n}`);
+    return list?.pop() ?? allocBuf(dtype as never, n);
+  }
+
+  private give(dtype: string, b: Buf): void {
+    const key = `${dtype}:${b.length}`;
+    const list = this.pool.get(key);
+    if (list) list.push(b);
+    else this.pool.set(key, [b]);
+  }
+}

@@ -1,0 +1,111 @@
+import { execFileSync, execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import koffi, { type LibraryHandle } from 'koffi';
+import { renderCpuModule, type ArgSource, type CpuKernelSpec } from '../../codegen/cpu/render.ts';
+import type { Graph, Node } from '../../ir/graph.ts';
+import { numel } from '../../ir/shape.ts';
+import { env, debugLog } from '../../env.ts';
+import { KernelCache } from '../kernel-cache.ts';
+import type { Buf } from '../buffers.ts';
+import type { HostBackend, NodeKernel } from '../kernel.ts';
+import { hostOpKernel } from '../reference/backend.ts';
+import { checkKernelOperands } from './operand-checks.ts';
+
+const run = promisify(execFile);
+
+/** C++ compiler options of CPU kernels; part of the cache key. */
+export const CPU_CXX_OPTIONS = ['-O3', '-march=native', '-fopenmp', '-std=c++17', '-shared', '-fPIC', '-fno-math-errno'];
+
+let cxxProbe: { path: string; version: string } | null | undefined;
+
+/** The C++ compiler (CXX, else g++ / c++ / clang++ on PATH) and its version line, or null. */
+export function findCxx(): { path: string; version: string } | null {
+  if (cxxProbe !== undefined) return cxxProbe;
+  cxxProbe = null;
+  for (const c of [env.cxx, 'g++', 'c++', 'clang++'].filter(Boolean) as string[]) {
+    try {
+      const version = execFileSync(c, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0];
+      cxxProbe = { path: c, version };
+      break;
+    } catch {
+      /* try the next */
+    }
+  }
+  return cxxProbe;
+}
+
+const loadedLibs = new Map<string, LibraryHandle>();
+
+/** Compiles (or finds in the cache) the module of a graph and returns its loaded library. */
+export async function compileCpuModule(source: string, cxx: { path: string; version: string }, cache = new KernelCache()): Promise<{ lib: LibraryHandle; path: string }> {
+  const name = `cpu_${createHash('sha256').update(source).digest('hex').slice(0, 12)}`;
+  if (env.dumpDir) {
+    mkdirSync(env.dumpDir, { recursive: true });
+    writeFileSync(join(env.dumpDir, `${name}.cpp`), source);
+  }
+  if (env.overrideDir && existsSync(join(env.overrideDir, `${name}.cpp`))) {
+    debugLog(1, `using override ${join(env.overrideDir, `${name}.cpp`)}`);
+    source = readFileSync(join(env.overrideDir, `${name}.cpp`), 'utf8');
+  }
+  debugLog(4, `cpu module ${name}:\n${source}`);
+  const entry = await cache.get(name, { source, compiler: cxx.version, options: CPU_CXX_OPTIONS, arch: `host-${process.arch}` },
+    { sourceFile: 'kernel.cpp', binaryFile: 'kernel.so' },
+    async (tmp) => {
+      try {
+        await run(cxx.path, [...CPU_CXX_OPTIONS, '-o', join(tmp, 'kernel.so'), join(tmp, 'kernel.cpp')], { maxBuffer: 16 << 20 });
+      } catch (e) {
+        const err = e as { stderr?: string; message: string };
+        throw new Error(`C++ compile of ${name} failed (${cxx.path}):\n${(err.stderr ?? err.message).slice(0, 4000)}`);
+      }
+    });
+  let lib = loadedLibs.get(entry.binaryPath);
+  if (!lib) {
+    lib = koffi.load(entry.binaryPath);
+    loadedLibs.set(entry.binaryPath, lib);
+  }
+  return { lib, path: entry.binaryPath };
+}
+
+function argValue(a: ArgSource, ins: Buf[], shapes: number[][], out: Buf, outShape: number[]): Buf | number {
+  switch (a.kind) {
+    case 'in': return ins[a.index];
+    case 'out': return out;
+    case 'dim': return shapes[a.index][a.axis];
+    case 'rows': return numel(shapes[a.index].slice(0, -1));
+    case 'scalar': return ins[a.index][0];
+    case 'numel': return numel(outShape);
+    case 'numelIn': return numel(shapes[a.index]);
+  }
+}
+
+function bindKernel(lib: LibraryHandle, node: Node, spec: CpuKernelSpec): NodeKernel {
+  const f = lib.func(spec.name, 'void', spec.params);
+  return (ins, shapes, out, outShape) => {
+    checkKernelOperands(node, ins, shapes);
+    f(...spec.args.map((a) => argValue(a, ins, shapes, out, outShape)));
+  };
+}
+
+/** Generated C++ kernels, compiled with the machine's compiler, cached on disk, called through koffi. */
+export function nativeCpuBackend(cxx: { path: string; version: string }, cache?: KernelCache): HostBackend {
+  // libgomp reads these once at load: sleep rather than spin between kernels, and honour FASTDLLM_THREADS.
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+  process.env.OMP_NUM_THREADS ??= String(env.threads);
+  return {
+    name: 'native',
+    async prepare(graph: Graph) {
+      const { source, kernels } = renderCpuModule(graph);
+      const { lib } = await compileCpuModule(source, cxx, cache);
+      const bound = new Map<number, NodeKernel>();
+      for (const [id, spec] of kernels) bound.set(id, bindKernel(lib, graph.node(id), spec));
+      return (node: Node) => {
+        const k = bound.get(node.id) ?? hostOpKernel(node);
+        if (!k) throw new Error(`native backend: no kernel for op '${node.op}'`);
+        return k;
+      };
+    },
+  };
+}

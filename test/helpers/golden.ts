@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Paths and loaders of the golden fixtures (copied from shared/golden). */
+export const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
+export const modelDir = (name: string) => join(FIXTURES, 'models', name);
+
+export interface ForwardVector {
+  call: 'full' | 'prefix' | 'dual';
+  input_ids: number[];
+  cache_input_ids?: number[];
+  prefix_len?: number;
+  block?: [number, number];
+  logits: {
+    shape: [number, number];
+    head_rows: number[][];
+    tail_rows: number[][];
+    tail_start: number;
+    argmax: number[];
+    checksum: { sum: number; abs_sum: number; sq_sum: number; row_sums: number[] };
+  };
+}
+
+export interface ForwardModel { family: string; vocab_size: number; mask_id: number; eos_id: number; vectors: ForwardVector[] }
+
+export function loadForwardGolden(): Record<string, ForwardModel> {
+  return JSON.parse(readFileSync(join(FIXTURES, 'forward.json'), 'utf8')).models;
+}
+
+export interface GoldenCase {
+  id: string;
+  family: 'llada' | 'dream';
+  model: string;
+  routine: 'generate' | 'prefix_cache' | 'dual_cache';
+  params: Record<string, any>;
+  prompt: number[];
+  output: number[];
+  generated: number[];
+  nfe: number;
+  tokens_per_step: number[];
+  steps: { kind: string; n: number; pos: number[] }[];
+}
+
+export function loadCases(family: 'llada' | 'dream'): GoldenCase[] {
+  return JSON.parse(readFileSync(join(FIXTURES, `${family}_cases.json`), 'utf8')).cases;
+}
+
+/** max |a - r| / max |r|. */
+export function relErr(a: ArrayLike<number>, r: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < r.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - r[i]));
+    den = Math.max(den, Math.abs(r[i]));
+  }
+  return num / den;
+}
