@@ -42,7 +42,8 @@ function* dreamWhole(sess: DecodeSession): Generator<DecodeEvent> {
         const cur = quota[b] + carry[b];
         carry[b] = 0;
         const top = topk(props, cur);
-        chosen = top.filter((j, r) => r === 0 || props[j].confidence >= Math.fround(o.threshold!));
+        const best = top.reduce((a, j) => (props[j].confidence > props[a].confidence ? j : a), top[0]);
+        chosen = top.filter((j) => j === best || props[j].confidence >= Math.fround(o.threshold!));
         // Positions the quota asked for but no candidate filled also count as dropped.
         const dropped = cur - chosen.length;
         carry[b] += dropped;

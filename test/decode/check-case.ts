@@ -1,0 +1,33 @@
+import { decodeIds } from '../../src/decode/generate.ts';
+import { loadHostModel, type HostModel } from '../../src/runtime/model.ts';
+import { caseOptions } from '../helpers/case-options.ts';
+import { modelDir, type GoldenCase } from "../helpers/golden.ts";
+
+const models = new Map<string, Promise<HostModel>>();
+const model = (name: string) => {
+  let m = models.get(name);
+  if (!m) models.set(name, (m = loadHostModel(modelDir(name), { backend: 'native' })));
+  return m;
+};
+
+/** Decodes one case and returns what differs from the vectors (empty when exact). */
+export async function checkCase(c: GoldenCase): Promise<string[]> {
+  const m = await model(c.model);
+  const perStep: { kind: string; n: number; pos: number[] }[] = [];
+  let result;
+  for (const ev of decodeIds(m, [c.prompt], caseOptions(c))) {
+    if (ev.type === 'step') {
+      const r = ev.rows.find((x) => x.row === 0);
+      const pos = (r?.positions ?? []).map((p) => p + c.prompt.length).sort((a, b) => a - b);
+      perStep.push({ kind: ev.kind, n: pos.length, pos });
+    } else if (ev.type === 'done') result = ev.result;
+  }
+  const bad: string[] = [];
+  if (JSON.stringify(result!.tokens[0]) !== JSON.stringify(c.generated)) bad.push(`tokens ${JSON.stringify(result!.tokens[0])} != ${JSON.stringify(c.generated)}`);
+  if (result!.nfe !== c.nfe) bad.push(`nfe ${result!.nfe} != ${c.nfe}`);
+  const tps = perStep.map((s) => s.n);
+  if (JSON.stringify(tps) !== JSON.stringify(c.tokens_per_step)) bad.push(`tokens_per_step ${JSON.stringify(tps)} != ${JSON.stringify(c.tokens_per_step)}`);
+  else if (JSON.stringify(perStep) !== JSON.stringify(c.steps)) bad.push(`steps differ: ${JSON.stringify(perStep)} vs ${JSON.stringify(c.steps)}`);
+  return bad;
+}
+
