@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import { DEFAULT_MODEL_DIR, generateStream, loadModel, type GenerateResult, type Prompt } from '../../api.ts';
+import type { GenerateOptions } from '../../decode/options.ts';
+import { choiceFlag, idsFlag, intFlag, numFlag, parseFlags, UsageError } from '../args.ts';
+import { CanvasView } from '../visualize.ts';
+
+const HELP = `usage: fastdllm generate [PROMPT] [--model DIR] (--prompt TEXT [--chat] | --prompt-ids 1,2,3 | --batch FILE.jsonl)
+         [--gen-length N] [--block-length N] [--steps N] [--cache none|prefix|dual]
+         [--threshold T | --factor F] [--remasking low_confidence|random] [--cfg-scale X]
+         [--alg entropy|maskgit_plus|topk_margin|confidence_threshold] [--top-p P] [--top-k K]
+         [--temperature T] [--seed S] [--mask-id ID] [--early-exit] [--json] [--show-speed] [--visualize]
+         [--backend native|reference]
+
+Without --model, runs the embedded arithmetic model. Defaults are Fast-dLLM's: --cache dual,
+--threshold 0.9 (unless --factor, --steps or a fixed-schedule --alg is given), --block-length 32,
+--gen-length 64 (embedded model) or 128, --steps = --gen-length.
+--json prints {"tokens":[[...]],"text":[...],"nfe":N,"tokensPerForward":x,"tokensPerSecond":y}.
+`;
+
+const FLAGS = {
+  model: { type: 'string' }, prompt: { type: 'string' }, 'prompt-ids': { type: 'string' }, chat: { type: 'boolean' }, batch: { type: 'string' },
+  'gen-length': { type: 'string' }, 'block-length': { type: 'string' }, steps: { type: 'string' }, cache: { type: 'string' },
+  threshold: { type: 'string' }, factor: { type: 'string' }, remasking: { type: 'string' }, 'cfg-scale': { type: 'string' },
+  alg: { type: 'string' }, 'top-p': { type: 'string' }, 'top-k': { type: 'string' }, temperature: { type: 'string' }, seed: { type: 'string' },
+  'mask-id': { type: 'string' }, 'early-exit': { type: 'boolean' }, json: { type: 'boolean' }, 'show-speed': { type: 'boolean' },
+  visualize: { type: 'boolean' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Reads --batch FILE.jsonl: one {"prompt": "..."} or {"promptIds": [...]} per line. */
+function readBatch(file: string): Prompt[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--batch: cannot read ${file}: ${(e as Error).message}`);
+  }
+  const prompts: Prompt[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let o: unknown;
+    try {
+      o = JSON.parse(line);
+    } catch {
+      throw new UsageError(`--batch: ${file} line ${i + 1} is not JSON`);
+    }
+    const r = o as { prompt?: unknown; promptIds?: unknown };
+    if (typeof r.prompt === 'string') prompts.push(r.prompt);
+    else if (Array.isArray(r.promptIds) && r.promptIds.every((x) => Number.isInteger(x))) prompts.push(r.promptIds as number[]);
+    else throw new UsageError(`--batch: ${file} line ${i + 1} needs "prompt" (text) or "promptIds" (integers)`);
+  });
+  if (prompts.length === 0) throw new UsageError(`--batch: ${file} has no prompts`);
+  return prompts;
+}
+
+/** Maps flags to generate options, with the CLI's defaults. */
+export function optionsFromFlags(v: Record<string, string | boolean | undefined>, embedded: boolean): GenerateOptions {
+  const s = (k: string) => v[k] as string | undefined;
+  const genLength = intFlag(s('gen-length'), '--gen-length', { min: 1 }) ?? (embedded ? 64 : 128);
+  const threshold = numFlag(s('threshold'), '--threshold');
+  const factor = numFlag(s('factor'), '--factor');
+  const steps = intFlag(s('steps'), '--steps', { min: 1 });
+  const alg = choiceFlag(s('alg'), '--alg', ['entropy', 'maskgit_plus', 'topk_margin', 'confidence_threshold'] as const);
+  const fixedAlg = alg !== undefined && alg !== 'confidence_threshold';
+  const o: GenerateOptions = {
+    genLength,
+    blockLength: intFlag(s('block-length'), '--block-length', { min: 1 }) ?? Math.min(32, genLength),
+    cache: choiceFlag(s('cache') ?? 'dual', '--cache', ['none', 'prefix', 'dual'] as const),
+    threshold: threshold ?? (factor === undefined && steps === undefined && !fixedAlg ? 0.9 : undefined),
+    factor, steps, alg,
+    remasking: choiceFlag(s('remasking'), '--remasking', ['low_confidence', 'random'] as const),
+    cfgScale: numFlag(s('cfg-scale'), '--cfg-scale'),
+    topP: numFlag(s('top-p'), '--top-p'),
+    topK: intFlag(s('top-k'), '--top-k'),
+    temperature: numFlag(s('temperature'), '--temperature'),
+    seed: intFlag(s('seed'), '--seed'),
+    maskId: intFlag(s('mask-id'), '--mask-id'),
+    earlyExit: !!v['early-exit'],
+  };
+  for (const k of Object.keys(o) as (keyof GenerateOptions)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+export async function generateCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(argv, FLAGS, true);
+  if (values.help) { process.stdout.write(HELP); return 0; }
+  const sources = [values.prompt !== undefined || positionals.length > 0, values['prompt-ids'] !== undefined, values.batch !== undefined].filter(Boolean).length;
+  if (sources === 0) throw new UsageError('give a prompt: PROMPT, --prompt TEXT, --prompt-ids 1,2,3 or --batch FILE.jsonl');
+  if (sources > 1 || positionals.length > 1 || (positionals.length && values.prompt !== undefined)) throw new UsageError('give exactly one of PROMPT, --prompt, --prompt-ids, --batch');
+  const opts = optionsFromFlags(values, !values.model);
+  const prompts: Prompt[] = values.batch ? readBatch(values.batch)
+    : values['prompt-ids'] !== undefined ? [idsFlag(values['prompt-ids'], '--prompt-ids')]
+    : [values.prompt ?? positionals[0]];
+  const model = await loadModel(values.model ?? DEFAULT_MODEL_DIR, { backend: choiceFlag(values.backend, '--backend', ['native', 'reference', 'auto'] as const) });
+  const view = values.visualize ? new CanvasView(model, prompts.length, opts.genLength) : undefined;
+  const streamText = !values.json && !view && prompts.length === 1 && !!model.tokenizer;
+  let result: GenerateResult | undefined;
+  for await (const ev of generateStream(model, prompts.length === 1 ? prompts[0] : prompts, { ...opts, chat: !!values.chat })) {
+    if (ev.type === 'text' && streamText) process.stdout.write(ev.text);
+    else if (ev.type === 'step' && view) view.step(ev);
+    else if (ev.type === 'done') result = ev.result;
+  }
+  if (!result) throw new Error('generation produced no result');
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ tokens: result.tokens, text: result.text, nfe: result.nfe, tokensPerForward: result.tokensPerForward, tokensPerSecond: result.tokensPerSecond }) + '\n');
+    return 0;
+  }
+  if (streamText) process.stdout.write('\n');
+  else if (model.tokenizer) result.text.forEach((t, i) => process.stdout.write(prompts.length > 1 ? `[${i}] ${t}\n` : `${t}\n`));
+  else result.tokens.forEach((t, i) => process.stdout.write(prompts.length > 1 ? `[${i}] ${t.join(',')}\n` : `${t.join(',')}\n`));
+  if (values['show-speed'] || !values.model) {
+    const o = result.options;
+    const mode = o.threshold !== undefined ? `threshold ${o.threshold}` : o.factor !== undefined ? `factor ${o.factor}` : `${o.steps} steps`;
+    const kinds = Object.entries(result.timeByKind).filter(([, k]) => k.count).map(([n, k]) => `${n} ${(k.ms / k.count).toFixed(1)} ms x${k.count}`).join(', ');
+    process.stderr.write(`[${o.cache} cache, ${mode}, block ${o.blockLength}] ${result.generatedTokens} tokens, nfe ${result.nfe}, ${result.tokensPerForward.toFixed(2)} tokens/forward, ${result.tokensPerSecond.toFixed(1)} tokens/s (${(result.wallMs / 1000).toFixed(2)} s; per step: ${kinds})\n`);
+  }
+  return 0;
+}
