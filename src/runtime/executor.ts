@@ -2,6 +2,8 @@ import type { Graph } from '../ir/graph.ts';
 import { bindShape, numel, resolveShape, type DimBindings } from '../ir/shape.ts';
 import { allocBuf, bufMatches, type Buf, type HostTensor } from './buffers.ts';
 import type { HostBackend, NodeKernel } from './kernel.ts';
+import { env as knobs } from '../env.ts';
+import { recordOpTime } from './op-timer.ts';
 
 /** Supplies a weight by name, already checked against the declared shape and upcast to f32. */
 export type WeightSource = (name: string, shape: number[]) => Float32Array;
@@ -22,16 +24,17 @@ export class GraphExecutor {
   ) {}
 
   static async create(graph: Graph, backend: HostBackend, weightSource: WeightSource): Promise<GraphExecutor> {
-    const kernelFor = await backend.prepare(graph);
+    const prepared = await backend.prepare(graph);
     const weights = new Map<number, Float32Array>();
     for (const n of graph.ofKind('param')) {
       if (n.shape.some((d) => typeof d !== 'number')) throw new Error(`param '${n.attrs.name}' has a symbolic shape`);
-      weights.set(n.id, weightSource(n.attrs.name, n.shape as number[]));
+      const raw = weightSource(n.attrs.name, n.shape as number[]);
+      weights.set(n.id, prepared.transformParam ? prepared.transformParam(n, raw) : raw);
     }
     const lastUse = graph.nodes.map((n) => n.id);
     for (const n of graph.nodes) for (const i of n.inputs) lastUse[i] = Math.max(lastUse[i], n.id);
     for (const id of Object.values(graph.outputs)) lastUse[id] = Infinity;
-    const kernels = graph.nodes.map((n) => (n.op === 'input' || n.op === 'param' || n.op === 'state' ? null : kernelFor(n)));
+    const kernels = graph.nodes.map((n) => (n.op === 'input' || n.op === 'param' || n.op === 'state' ? null : prepared.kernelFor(n)));
     return new GraphExecutor(graph, kernels, weights, lastUse);
   }
 
@@ -68,7 +71,9 @@ export class GraphExecutor {
         out = this.take(n.dtype, numel(shape));
         owned[n.id] = true;
       }
+      const t0 = knobs.debug >= 2 ? performance.now() : 0;
       this.kernels[n.id]!(n.inputs.map((i) => bufs[i]!), n.inputs.map((i) => shapes[i]), out, shape);
+      if (knobs.debug >= 2) recordOpTime(n.op, performance.now() - t0);
       bufs[n.id] = out;
       shapes[n.id] = shape;
       for (const i of n.inputs) {

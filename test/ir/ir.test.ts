@@ -9,7 +9,7 @@ import { dream } from '../../src/models/dream.ts';
 import { loadHfConfig } from '../../src/io/config.ts';
 import { modelDir } from '../helpers/golden.ts';
 
-const cfgOf = (name: string, def: typeof llada | typeof dream) => def.fromHfConfig(loadHfConfig(modelDir(name)), `${name}/config.json`);
+const cfgOf = (name: string, def: typeof llada | typeof dream): any => def.fromHfConfig(loadHfConfig(modelDir(name)), `${name}/config.json`);
 
 describe('IR', () => {
   it('validity rules refuse bad operands with the op named', () => {

@@ -38,27 +38,40 @@ static inline void gemm_micro(const float* __restrict x, const float* __restrict
 #ifdef FD_AVX2
   constexpr int KV = K / 8 * 8;
   __m256 c[MR][NR];
+  #pragma GCC unroll 8
   for (int i = 0; i < MR; i++)
+    #pragma GCC unroll 8
     for (int j = 0; j < NR; j++) c[i][j] = _mm256_setzero_ps();
   for (int k = 0; k < KV; k += 8) {
     __m256 a[MR];
+    #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) a[i] = _mm256_loadu_ps(x + (m + i) * K + k);
+    #pragma GCC unroll 8
     for (int j = 0; j < NR; j++) {
       const __m256 b = _mm256_loadu_ps(w + (n + j) * K + k);
+      #pragma GCC unroll 8
       for (int i = 0; i < MR; i++) c[i][j] = _mm256_fmadd_ps(a[i], b, c[i][j]);
     }
   }
+  #pragma GCC unroll 8
   for (int i = 0; i < MR; i++)
+    #pragma GCC unroll 8
     for (int j = 0; j < NR; j++) r[i][j] = hsum(c[i][j]);
 #else
   constexpr int KV = 0;
+  #pragma GCC unroll 8
   for (int i = 0; i < MR; i++)
+    #pragma GCC unroll 8
     for (int j = 0; j < NR; j++) r[i][j] = 0.f;
 #endif
   for (int k = KV; k < K; k++)
+    #pragma GCC unroll 8
     for (int i = 0; i < MR; i++)
+      #pragma GCC unroll 8
       for (int j = 0; j < NR; j++) r[i][j] += x[(m + i) * K + k] * w[(n + j) * K + k];
+  #pragma GCC unroll 8
   for (int i = 0; i < MR; i++)
+    #pragma GCC unroll 8
     for (int j = 0; j < NR; j++) {
       float v = r[i][j];
       if (BIAS) v += bias[n + j];
@@ -94,6 +107,159 @@ static void gemm(const float* x, const float* w, const float* bias, const float*
   for (int64_t nt = 0; nt < nTiles; nt++)
     for (int64_t mt = 0; mt < mTiles; mt++)
       gemm_tile<K, BIAS, RES>(x, w, bias, res, out, N, mt * MB, std::min(M, (mt + 1) * MB), nt * NB, std::min<int64_t>(N, (nt + 1) * NB));
+}
+
+// S[i, j] = scale * dot(a[i * lda .. + K), b[j * ldb .. + K)) for an MR x NR tile: the
+// attention score kernel (rows of q and k are strided by the head layout).
+template <int K, int MR, int NR>
+static inline void dot_tile(const float* __restrict a, int64_t lda, const float* __restrict b, int64_t ldb,
+                            float* __restrict s, int64_t lds, float scale) {
+  float r[MR][NR];
+#ifdef FD_AVX2
+  constexpr int KV = K / 8 * 8;
+  __m256 c[MR][NR];
+  #pragma GCC unroll 8
+  for (int i = 0; i < MR; i++)
+    #pragma GCC unroll 8
+    for (int j = 0; j < NR; j++) c[i][j] = _mm256_setzero_ps();
+  for (int k = 0; k < KV; k += 8) {
+    __m256 x[MR];
+    #pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) x[i] = _mm256_loadu_ps(a + i * lda + k);
+    #pragma GCC unroll 8
+    for (int j = 0; j < NR; j++) {
+      const __m256 y = _mm256_loadu_ps(b + j * ldb + k);
+      #pragma GCC unroll 8
+      for (int i = 0; i < MR; i++) c[i][j] = _mm256_fmadd_ps(x[i], y, c[i][j]);
+    }
+  }
+  #pragma GCC unroll 8
+  for (int i = 0; i < MR; i++)
+    #pragma GCC unroll 8
+    for (int j = 0; j < NR; j++) r[i][j] = hsum(c[i][j]);
+#else
+  constexpr int KV = 0;
+  #pragma GCC unroll 8
+  for (int i = 0; i < MR; i++)
+    #pragma GCC unroll 8
+    for (int j = 0; j < NR; j++) r[i][j] = 0.f;
+#endif
+  for (int k = KV; k < K; k++)
+    #pragma GCC unroll 8
+    for (int i = 0; i < MR; i++)
+      #pragma GCC unroll 8
+      for (int j = 0; j < NR; j++) r[i][j] += a[i * lda + k] * b[j * ldb + k];
+  #pragma GCC unroll 8
+  for (int i = 0; i < MR; i++)
+    #pragma GCC unroll 8
+    for (int j = 0; j < NR; j++) s[i * lds + j] = r[i][j] * scale;
+}
+
+// All scores of the query rows against the key rows.
+template <int K>
+static inline void scores(const float* a, int64_t lda, const float* b, int64_t ldb, float* s, int64_t rows, int64_t keys, float scale) {
+  int64_t i = 0;
+  for (; i + 3 <= rows; i += 3) {
+    int64_t j = 0;
+    for (; j + 4 <= keys; j += 4) dot_tile<K, 3, 4>(a + i * lda, lda, b + j * ldb, ldb, s + i * keys + j, keys, scale);
+    for (; j < keys; j++) dot_tile<K, 3, 1>(a + i * lda, lda, b + j * ldb, ldb, s + i * keys + j, keys, scale);
+  }
+  for (; i < rows; i++) {
+    int64_t j = 0;
+    for (; j + 4 <= keys; j += 4) dot_tile<K, 1, 4>(a + i * lda, lda, b + j * ldb, ldb, s + i * keys + j, keys, scale);
+    for (; j < keys; j++) dot_tile<K, 1, 1>(a + i * lda, lda, b + j * ldb, ldb, s + i * keys + j, keys, scale);
+  }
+}
+
+// Packed weights: W [N, K] regrouped into panels of 16 output columns, Wp[N/16][K][16] (the last
+// panel zero-padded), done once at load. The micro-kernel then streams one contiguous panel
+// while broadcasting x, 6 rows x 16 columns in 12 accumulators (the classic outer-product form).
+constexpr int PANEL = 16;
+constexpr int KBLOCK = 256;
+
+template <int N, int K>
+static void pack_panels(const float* __restrict w, float* __restrict wp) {
+  constexpr int NP = (N + PANEL - 1) / PANEL;
+  for (int p = 0; p < NP; p++)
+    for (int k = 0; k < K; k++)
+      for (int j = 0; j < PANEL; j++) {
+        const int n = p * PANEL + j;
+        wp[((int64_t)p * K + k) * PANEL + j] = n < N ? w[(int64_t)n * K + k] : 0.f;
+      }
+}
+
+// Rows [m, m + MR) x one panel, k in [k0, k1). Each output element is one FMA chain in k order
+// (continued across k blocks through out), whatever MR is: rows never depend on their neighbours.
+template <int N, int K, int MR, bool BIAS, bool RES>
+static inline void panel_micro(const float* __restrict x, const float* __restrict wp, const float* __restrict bias,
+                               const float* __restrict res, float* __restrict out, int64_t m, int p, int k0, int k1) {
+  const int n0 = p * PANEL;
+  const bool full = n0 + PANEL <= N;
+  const bool last = k1 == K;
+#ifdef FD_AVX2
+  __m256 c0[MR], c1[MR];
+  #pragma GCC unroll 8
+  for (int i = 0; i < MR; i++) {
+    if (k0 == 0) { c0[i] = _mm256_setzero_ps(); c1[i] = _mm256_setzero_ps(); }
+    else if (full) { c0[i] = _mm256_loadu_ps(out + (m + i) * N + n0); c1[i] = _mm256_loadu_ps(out + (m + i) * N + n0 + 8); }
+    else {
+      alignas(32) float t[PANEL] = {0};
+      for (int j = 0; n0 + j < N; j++) t[j] = out[(m + i) * N + n0 + j];
+      c0[i] = _mm256_load_ps(t); c1[i] = _mm256_load_ps(t + 8);
+    }
+  }
+  const float* b = wp + ((int64_t)p * K + k0) * PANEL;
+  for (int k = k0; k < k1; k++, b += PANEL) {
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    #pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+      const __m256 a = _mm256_broadcast_ss(x + (m + i) * K + k);
+      c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
+      c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
+    }
+  }
+  #pragma GCC unroll 8
+  for (int i = 0; i < MR; i++) {
+    alignas(32) float t[PANEL];
+    _mm256_store_ps(t, c0[i]); _mm256_store_ps(t + 8, c1[i]);
+    for (int j = 0; j < PANEL && n0 + j < N; j++) {
+      float v = t[j];
+      if (last && BIAS) v += bias[n0 + j];
+      if (last && RES) v += res[(m + i) * N + n0 + j];
+      out[(m + i) * N + n0 + j] = v;
+    }
+  }
+#else
+  #pragma GCC unroll 8
+  for (int i = 0; i < MR; i++)
+    for (int j = 0; j < PANEL && n0 + j < N; j++) {
+      float v = k0 == 0 ? 0.f : out[(m + i) * N + n0 + j];
+      for (int k = k0; k < k1; k++) v = std::fma(x[(m + i) * K + k], wp[((int64_t)p * K + k) * PANEL + j], v);
+      if (last && BIAS) v += bias[n0 + j];
+      if (last && RES) v += res[(m + i) * N + n0 + j];
+      out[(m + i) * N + n0 + j] = v;
+    }
+#endif
+}
+
+template <int N, int K, bool BIAS, bool RES>
+static void gemm_packed(const float* x, const float* wp, const float* bias, const float* res, float* out, int64_t M) {
+  constexpr int NP = (N + PANEL - 1) / PANEL;
+#pragma omp parallel for schedule(static) if (M * N * (int64_t)K > 32768)
+  for (int p = 0; p < NP; p++)
+    for (int k0 = 0; k0 < K; k0 += KBLOCK) {
+      const int k1 = std::min(K, k0 + KBLOCK);
+      int64_t m = 0;
+      for (; m + 6 <= M; m += 6) panel_micro<N, K, 6, BIAS, RES>(x, wp, bias, res, out, m, p, k0, k1);
+      switch (M - m) {
+        case 5: panel_micro<N, K, 5, BIAS, RES>(x, wp, bias, res, out, m, p, k0, k1); break;
+        case 4: panel_micro<N, K, 4, BIAS, RES>(x, wp, bias, res, out, m, p, k0, k1); break;
+        case 3: panel_micro<N, K, 3, BIAS, RES>(x, wp, bias, res, out, m, p, k0, k1); break;
+        case 2: panel_micro<N, K, 2, BIAS, RES>(x, wp, bias, res, out, m, p, k0, k1); break;
+        case 1: panel_micro<N, K, 1, BIAS, RES>(x, wp, bias, res, out, m, p, k0, k1); break;
+        default: break;
+      }
+    }
 }
 
 static inline float silu(float v) { return v / (1.f + std::exp(-v)); }

@@ -54,12 +54,13 @@ export function cpuKernelFor(n: Node, g: Graph): CpuKernelSpec | null {
     case 'matmul': {
       const a = n.attrs as OpAttrs['matmul'];
       const nn = staticDim(n, g, 1, 0), k = staticDim(n, g, 1, 1);
-      const name = `matmul_n${nn}_k${k}${a.hasBias ? '_bias' : ''}${a.hasResidual ? '_res' : ''}`;
+      const packed = packedWeights(g).has(n.inputs[1]);
+      const name = `matmul${packed ? '_p' : ''}_n${nn}_k${k}${a.hasBias ? '_bias' : ''}${a.hasResidual ? '_res' : ''}`;
       const params = [F, F, ...(a.hasBias ? [F] : []), ...(a.hasResidual ? [F] : []), O, N];
       const pn = ['x', 'w', ...(a.hasBias ? ['bias'] : []), ...(a.hasResidual ? ['res'] : []), 'out', 'm'];
       const args = [inp(0), inp(1), ...(a.hasBias ? [inp(2)] : []), ...(a.hasResidual ? [inp(2 + Number(a.hasBias))] : []), out, rows(0)];
       return { name, params, args, body: fn(name, params, pn,
-        `  fd::gemm<${nn}, ${k}, ${a.hasBias}, ${a.hasResidual}>(x, w, ${a.hasBias ? 'bias' : 'nullptr'}, ${a.hasResidual ? 'res' : 'nullptr'}, out, m);`) };
+        `  fd::${packed ? 'gemm_packed' : 'gemm'}<${nn}, ${k}, ${a.hasBias}, ${a.hasResidual}>(x, w, ${a.hasBias ? 'bias' : 'nullptr'}, ${a.hasResidual ? 'res' : 'nullptr'}, out, m);`) };
     }
     case 'rmsnorm': {
       const d = staticDim(n, g, 1, 0), eps = (n.attrs as OpAttrs['rmsnorm']).eps;
@@ -114,41 +115,43 @@ export function cpuKernelFor(n: Node, g: Graph): CpuKernelSpec | null {
       const r = a.heads / a.kvHeads, hd = a.headDim;
       const name = `attention_h${a.heads}_kv${a.kvHeads}_hd${hd}`;
       const params = [F, F, F, U8, O, N, N, N, N];
+      // Per (batch, head): all scores as a tiled GEMM, masked softmax per query row, then the
+      // value rows accumulated in key order.
       return { name, params, args: [inp(0), inp(1), inp(2), inp(3), out, dim(0, 0), dim(0, 1), dim(3, 1), dim(1, 1)],
         body: fn(name, params, ['q', 'k', 'v', 'mask', 'out', 'B', 'T', 'K', 'kmax'], `
-  const float scale = ${flt(a.scale)};
 #pragma omp parallel if (B * T * K * ${a.heads} > 65536)
   {
-    float* s = new float[K];
-    float acc[${hd}];
+    float* s = new float[T * K];
 #pragma omp for collapse(2) schedule(static)
     for (int64_t b = 0; b < B; b++)
-      for (int64_t i = 0; i < T; i++)
-        for (int h = 0; h < ${a.heads}; h++) {
-          const int kh = h / ${r};
-          const float* qr = q + ((b * T + i) * ${a.heads} + h) * ${hd};
+      for (int h = 0; h < ${a.heads}; h++) {
+        const int kh = h / ${r};
+        const float* qb = q + b * T * ${a.heads * hd} + h * ${hd};
+        const float* kb = k + b * kmax * ${a.kvHeads * hd} + kh * ${hd};
+        const float* vb = v + b * kmax * ${a.kvHeads * hd} + kh * ${hd};
+        fd::scores<${hd}>(qb, ${a.heads * hd}, kb, ${a.kvHeads * hd}, s, T, K, ${flt(a.scale)});
+        for (int64_t i = 0; i < T; i++) {
+          float* si = s + i * K;
           float mx = -INFINITY;
           for (int64_t j = 0; j < K; j++) {
-            if (!mask[b * K + j]) { s[j] = -INFINITY; continue; }
-            const float* kr = k + ((b * kmax + j) * ${a.kvHeads} + kh) * ${hd};
-            float d = 0.f;
-            for (int e = 0; e < ${hd}; e++) d += qr[e] * kr[e];
-            s[j] = d * scale;
-            mx = std::max(mx, s[j]);
+            if (!mask[b * K + j]) si[j] = -INFINITY;
+            else mx = std::max(mx, si[j]);
           }
           float sum = 0.f;
-          for (int64_t j = 0; j < K; j++) { s[j] = s[j] == -INFINITY ? 0.f : std::exp(s[j] - mx); sum += s[j]; }
+          for (int64_t j = 0; j < K; j++) { si[j] = si[j] == -INFINITY ? 0.f : std::exp(si[j] - mx); sum += si[j]; }
+          float acc[${hd}];
           for (int e = 0; e < ${hd}; e++) acc[e] = 0.f;
           for (int64_t j = 0; j < K; j++) {
-            if (s[j] == 0.f) continue;
-            const float* vr = v + ((b * kmax + j) * ${a.kvHeads} + kh) * ${hd};
-            const float p = s[j];
+            const float p = si[j];
+            if (p == 0.f) continue;
+            const float* vr = vb + j * ${a.kvHeads * hd};
             for (int e = 0; e < ${hd}; e++) acc[e] += p * vr[e];
           }
           const float inv = sum > 0.f ? 1.f / sum : 0.f;
-          float* o = out + ((b * T + i) * ${a.heads} + h) * ${hd};
+          float* o = out + (b * T + i) * ${a.heads * hd} + h * ${hd};
           for (int e = 0; e < ${hd}; e++) o[e] = acc[e] * inv;
         }
+      }
     delete[] s;
   }`) };
     }
@@ -184,9 +187,35 @@ export function cpuKernelFor(n: Node, g: Graph): CpuKernelSpec | null {
   }
 }
 
+const packCache = new WeakMap<Graph, Set<number>>();
+
+/**
+ * Weights stored as packed GEMM panels: params read only as the weight operand of matmuls.
+ * (A tied embedding, read by a gather too, keeps its layout; its matmul uses the plain kernel.)
+ */
+export function packedWeights(g: Graph): Set<number> {
+  let set = packCache.get(g);
+  if (set) return set;
+  set = new Set<number>();
+  const users = g.users();
+  for (const p of g.ofKind('param')) {
+    if (p.shape.length === 2 && users[p.id].length > 0 && users[p.id].every((u) => g.node(u).op === 'matmul' && g.node(u).inputs[1] === p.id && g.node(u).inputs[0] !== p.id)) set.add(p.id);
+  }
+  packCache.set(g, set);
+  return set;
+}
+
+/** The packing kernel of a [N, K] weight and the packed length (panels of 16 columns). */
+export function packKernelFor(shape: readonly number[]): { name: string; body: string; length: number } {
+  const [nn, k] = shape as number[];
+  const name = `pack_n${nn}_k${k}`;
+  return { name, length: Math.ceil(nn / 16) * 16 * k, body: `extern "C" void ${name}(const float* w, float* wp) { fd::pack_panels<${nn}, ${k}>(w, wp); }\n` };
+}
+
 /** One C++ translation unit holding every distinct kernel of the graph, in a stable order. */
-export function renderCpuModule(g: Graph): { source: string; kernels: Map<number, CpuKernelSpec> } {
+export function renderCpuModule(g: Graph): { source: string; kernels: Map<number, CpuKernelSpec>; packs: Map<number, { name: string; length: number }> } {
   const kernels = new Map<number, CpuKernelSpec>();
+  const packs = new Map<number, { name: string; length: number }>();
   const bodies = new Map<string, string>();
   for (const n of g.nodes) {
     const k = cpuKernelFor(n, g);
@@ -194,6 +223,11 @@ export function renderCpuModule(g: Graph): { source: string; kernels: Map<number
     kernels.set(n.id, k);
     bodies.set(k.name, k.body);
   }
+  for (const id of packedWeights(g)) {
+    const pk = packKernelFor(g.node(id).shape as number[]);
+    packs.set(id, pk);
+    bodies.set(pk.name, pk.body);
+  }
   const source = `// generated by fastdllm codegen/cpu\n${CPU_PRELUDE}\n${[...bodies.keys()].sort().map((k) => bodies.get(k)).join('\n')}`;
-  return { source, kernels };
+  return { source, kernels, packs };
 }

@@ -97,14 +97,24 @@ export function nativeCpuBackend(cxx: { path: string; version: string }, cache?:
   return {
     name: 'native',
     async prepare(graph: Graph) {
-      const { source, kernels } = renderCpuModule(graph);
+      const { source, kernels, packs } = renderCpuModule(graph);
       const { lib } = await compileCpuModule(source, cxx, cache);
       const bound = new Map<number, NodeKernel>();
       for (const [id, spec] of kernels) bound.set(id, bindKernel(lib, graph.node(id), spec));
-      return (node: Node) => {
-        const k = bound.get(node.id) ?? hostOpKernel(node);
-        if (!k) throw new Error(`native backend: no kernel for op '${node.op}'`);
-        return k;
+      const packFns = new Map([...packs].map(([id, p]) => [id, { fn: lib.func(p.name, 'void', ['const float *', 'float *']), length: p.length }]));
+      return {
+        kernelFor(node: Node) {
+          const k = bound.get(node.id) ?? hostOpKernel(node);
+          if (!k) throw new Error(`native backend: no kernel for op '${node.op}'`);
+          return k;
+        },
+        transformParam(node: Node, data: Float32Array) {
+          const p = packFns.get(node.id);
+          if (!p) return data;
+          const packed = new Float32Array(p.length);
+          p.fn(data, packed);
+          return packed;
+        },
       };
     },
   };

@@ -105,5 +105,5 @@ export function referenceKernel(node: Node): NodeKernel {
 /** The TypeScript reference backend: slow, obviously correct, needs no compiler. */
 export const referenceBackend: HostBackend = {
   name: 'reference',
-  prepare: async (_g: Graph) => referenceKernel,
+  prepare: async (_g: Graph) => ({ kernelFor: referenceKernel }),
 };

@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { DeviceDType } from './types.ts';
+
+/** Folder of the NVRTC-safe .cuh bodies (templates/ at the repository root). */
+export const TEMPLATE_DIR = fileURLToPath(new URL('../../../templates/', import.meta.url));
+
+const cache = new Map<string, string>();
+
+/** The text of one template file; read once (the files are part of the source, not user data). */
+export function templateText(file: string): string {
+  let t = cache.get(file);
+  if (t === undefined) {
+    t = readFileSync(TEMPLATE_DIR + file, 'utf8');
+    cache.set(file, t);
+  }
+  return t;
+}
+
+/** An f32 literal that round-trips exactly (9 significant digits). */
+export function f32Literal(v: number): string {
+  const f = Math.fround(v);
+  if (!Number.isFinite(f)) throw new Error(`cuda codegen: non-finite constant ${v}`);
+  return `${f.toPrecision(9)}f`;
+}
+
+/** A constant as it may appear inside an identifier: 1e-05 -> 1em05, 0.5 -> 0p5. */
+export function identNumber(v: number): string {
+  return String(v).replace(/\./g, 'p').replace(/-/g, 'm').replace(/\+/g, '');
+}
+
+/** C type of a stored element type. */
+export function cType(d: DeviceDType): string {
+  return { f32: 'float', bf16: 'fd::bf16', i32: 'fd::i32', u8: 'fd::u8', f64: 'double' }[d];
+}
+
+/**
+ * RoPE's inverse frequencies exactly as the reference computes them (REFERENCE.md section 1):
+ * 1 / f32(theta ^ f32(2i / hd)), everything rounded to f32.
+ */
+export function ropeInvFreq(headDim: number, theta: number): number[] {
+  const f = Math.fround;
+  return Array.from({ length: headDim / 2 }, (_, i) => f(1 / f(Math.pow(theta, f((2 * i) / headDim)))));
+}

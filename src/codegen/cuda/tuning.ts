@@ -1,0 +1,75 @@
+/**
+ * Tuning spaces of the CUDA kernels (Triton style: a flat list of configs and a default that is
+ * valid for every shape, so search is optional). `valid` says why a config cannot serve a shape.
+ */
+
+/** GEMM tile config. simt: the f32 core (fixed 32x64, BK 16); mma: the bf16 tensor-core core. */
+export interface GemmConfig {
+  core: 'simt' | 'mma';
+  bm: number;
+  bn: number;
+  bk: number;
+  stages: number;
+}
+
+/** Static shape of a GEMM: out [M, N] = A [M, K] W^T; M is run-time and any value is fine. */
+export interface GemmShape {
+  n: number;
+  k: number;
+}
+
+export const GEMM_SPACE: readonly GemmConfig[] = [
+  { core: 'simt', bm: 32, bn: 64, bk: 16, stages: 1 },
+  ...[32, 64].flatMap((bm) => [32, 64].flatMap((bk) => [2, 3, 4].map((stages) => ({ core: 'mma' as const, bm, bn: 64, bk, stages })))),
+];
+
+/** The config used when nothing was tuned: valid for any N, K (edges are guarded). */
+export function defaultGemmConfig(precision: 'f32' | 'bf16'): GemmConfig {
+  return precision === 'f32' ? GEMM_SPACE[0] : { core: 'mma', bm: 32, bn: 64, bk: 32, stages: 3 };
+}
+
+/** Null when `cfg` can run `shape` for weights of `precision`, else the reason. */
+export function gemmValid(cfg: GemmConfig, shape: GemmShape, precision: 'f32' | 'bf16'): string | null {
+  if (cfg.core === 'simt' && precision !== 'f32') return 'the simt core reads f32 weights';
+  if (cfg.core === 'mma' && precision !== 'bf16') return 'the mma core reads bf16 weights';
+  if (cfg.core === 'simt' && (cfg.bm !== 32 || cfg.bn !== 64 || cfg.bk !== 16)) return 'the simt core is 32x64x16';
+  if (cfg.core === 'mma' && (cfg.bn !== 64 || cfg.bm % 32 !== 0 || cfg.bk % 16 !== 0 || cfg.stages < 2)) return 'mma: BN 64, BM a multiple of 32, BK of 16, 2+ stages';
+  if (shape.n < 1 || shape.k < 1) return 'empty matrix';
+  if (gemmSharedBytes(cfg, true) > 48 * 1024) return 'more than 48 KB of static shared memory';
+  return null;
+}
+
+/** Static shared memory of a GEMM config (head tile included when `head`). */
+export function gemmSharedBytes(cfg: GemmConfig, head: boolean): number {
+  const tile = head ? cfg.bm * (cfg.bn + 1) * 4 : 4;
+  if (cfg.core === 'simt') return cfg.bk * (cfg.bm + 4) * 4 + cfg.bk * (cfg.bn + 4) * 4 + cfg.bm * 4 + tile;
+  return cfg.stages * (cfg.bm + cfg.bn) * (cfg.bk + 8) * 2 + cfg.bm * 4 + tile;
+}
+
+/** Attention config: BKV keys per chunk (one per lane), RPW query rows per warp, 4 warps. */
+export interface AttentionConfig {
+  bkv: number;
+  rpw: number;
+  threads: number;
+}
+
+export const ATTENTION_SPACE: readonly AttentionConfig[] = [32, 16, 8].flatMap((bkv) => [4, 2, 1].map((rpw) => ({ bkv, rpw, threads: 128 })));
+
+/** Static shared memory of an attention config at head dim `hd`. */
+export function attentionSharedBytes(cfg: AttentionConfig, hd: number): number {
+  const rows = cfg.rpw * (cfg.threads / 32);
+  return (rows * hd + cfg.bkv * (hd + 1) + cfg.bkv * hd) * 4 + cfg.bkv;
+}
+
+export function attentionValid(cfg: AttentionConfig, hd: number): string | null {
+  if (cfg.bkv > 32) return 'one key per lane: BKV <= 32';
+  if (attentionSharedBytes(cfg, hd) > 48 * 1024) return `head dim ${hd} needs more than 48 KB of shared memory with this config`;
+  return null;
+}
+
+/** The first config of the space (largest chunks and rows first) that fits the head dim. */
+export function defaultAttentionConfig(hd: number): AttentionConfig {
+  const c = ATTENTION_SPACE.find((x) => attentionValid(x, hd) === null);
+  if (!c) throw new Error(`attention: head dim ${hd} does not fit in 48 KB of shared memory with any config`);
+  return c;
+}
