@@ -262,6 +262,61 @@ static void gemm_packed(const float* x, const float* wp, const float* bias, cons
     }
 }
 
+#ifdef FD_AVX2
+// exp for 8 floats: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial (Cephes coefficients),
+// relative error ~2e-7; inputs below -87.3 flush to 0 (as expf does to a subnormal-free zero).
+static inline __m256 exp8(__m256 x) {
+  const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365478515625f);
+  __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+  __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.f)));
+  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(under, _mm256_mul_ps(y, _mm256_castsi256_ps(e)));
+}
+#endif
+
+// out[i] = exp(x[i] - mx) for i < n, returning the sum (masked entries, -inf, give 0).
+static inline float exp_shift_sum(float* x, int64_t n, float mx) {
+  int64_t i = 0;
+  float sum = 0.f;
+#ifdef FD_AVX2
+  __m256 acc = _mm256_setzero_ps();
+  const __m256 m = _mm256_set1_ps(mx);
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
+    _mm256_storeu_ps(x + i, v);
+    acc = _mm256_add_ps(acc, v);
+  }
+  sum = hsum(acc);
+#endif
+  for (; i < n; i++) { x[i] = std::exp(x[i] - mx); sum += x[i]; }
+  return sum;
+}
+
+// out = silu(a) * b (or silu(a) when b is null), vectorised with exp8.
+static inline void silu_mul_n(const float* a, const float* b, float* out, int64_t n) {
+  int64_t i = 0;
+#ifdef FD_AVX2
+  const __m256 one = _mm256_set1_ps(1.f), zero = _mm256_setzero_ps();
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(a + i);
+    __m256 s = _mm256_div_ps(x, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, x))));
+    if (b) s = _mm256_mul_ps(s, _mm256_loadu_ps(b + i));
+    _mm256_storeu_ps(out + i, s);
+  }
+#endif
+  for (; i < n; i++) out[i] = (a[i] / (1.f + std::exp(-a[i]))) * (b ? b[i] : 1.f);
+}
+
 static inline float silu(float v) { return v / (1.f + std::exp(-v)); }
 
 }  // namespace fd

@@ -137,8 +137,7 @@ export function cpuKernelFor(n: Node, g: Graph): CpuKernelSpec | null {
             if (!mask[b * K + j]) si[j] = -INFINITY;
             else mx = std::max(mx, si[j]);
           }
-          float sum = 0.f;
-          for (int64_t j = 0; j < K; j++) { si[j] = si[j] == -INFINITY ? 0.f : std::exp(si[j] - mx); sum += si[j]; }
+          const float sum = mx == -INFINITY ? 0.f : fd::exp_shift_sum(si, K, mx);
           float acc[${hd}];
           for (int e = 0; e < ${hd}; e++) acc[e] = 0.f;
           for (int64_t j = 0; j < K; j++) {
@@ -159,12 +158,16 @@ export function cpuKernelFor(n: Node, g: Graph): CpuKernelSpec | null {
     case 'add':
     case 'mul':
     case 'silu_mul': {
-      const expr = { silu: 'fd::silu(a[i])', add: 'a[i] + b[i]', mul: 'a[i] * b[i]', silu_mul: 'fd::silu(a[i]) * b[i]' }[n.op];
       const unary = n.op === 'silu';
       const params = unary ? [F, O, N] : [F, F, O, N];
       const name = `ew_${n.op}`;
+      const body = n.op === 'silu' ? '  fd::silu_mul_n(a, nullptr, out, n);'
+        : n.op === 'silu_mul' ? `
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t c = 0; c < n; c += 4096) fd::silu_mul_n(a + c, b + c, out + c, std::min<int64_t>(4096, n - c));`
+        : `  for (int64_t i = 0; i < n; i++) out[i] = a[i] ${n.op === 'add' ? '+' : '*'} b[i];`;
       return { name, params, args: unary ? [inp(0), out, { kind: 'numel' }] : [inp(0), inp(1), out, { kind: 'numel' }],
-        body: fn(name, params, unary ? ['a', 'out', 'n'] : ['a', 'b', 'out', 'n'], `  for (int64_t i = 0; i < n; i++) out[i] = ${expr};`) };
+        body: fn(name, params, unary ? ['a', 'out', 'n'] : ['a', 'b', 'out', 'n'], body) };
     }
     case 'gather_rows': {
       const d = staticDim(n, g, 0, 2);
