@@ -1,7 +1,8 @@
 import { isParallel } from './options.ts';
 import { lladaPropose, lladaSelect, type Proposal } from './pick.ts';
 import { numTransferTokens } from './schedule.ts';
-import type { DecodeEvent, DecodeSession, RowDecision, StepKind } from './session.ts';
+import type { DecodeEvent, DecodeSession, RowDecision, RowLogits, StepKind } from './session.ts';
+import { LladaSelectStep } from './select-graph.ts';
 
 /**
  * LLaDA's three routines (REFERENCE.md section 4), block by block, left to right:
@@ -15,15 +16,42 @@ export function* lladaRoutine(sess: DecodeSession): Generator<DecodeEvent> {
   const o = sess.opts;
   const nBlocks = o.genLength / o.blockLength;
   const S = o.steps / nBlocks;
-  const scratch = new Float64Array(sess.model.config.vocabSize);
+  const V = sess.model.config.vocabSize;
+  const scratch = new Float64Array(V);
   const B = sess.batch;
+
+  // Greedy decisions run as an IR graph (the step a device target runs too); sampling (Gumbel
+  // noise, random remasking) draws from the host RNG and takes the TypeScript path.
+  const irStep = o.temperature === 0 && o.remasking === 'low_confidence' ? LladaSelectStep.create(o, V) : undefined;
+
+  function selectWithIr(logits: RowLogits, cands: number[][], k: number[]): RowDecision[] {
+    const R = Math.max(1, ...cands.map((c) => c.length)), L = sess.length;
+    const lg = new Float32Array(B * R * V), pos = new Int32Array(B * R), cand = new Uint8Array(B * R);
+    for (let b = 0; b < B; b++) {
+      if (!sess.active[b]) continue;
+      cands[b].forEach((p, i) => { lg.set(logits(b, i), (b * R + i) * V); pos[b * R + i] = p; cand[b * R + i] = 1; });
+    }
+    const out = irStep!.run({
+      logits: { data: lg, shape: [B, R, V] }, positions: { data: pos, shape: [B, R] }, candidate: { data: cand, shape: [B, R] },
+      canvas: { data: sess.x, shape: [B, L] }, k: { data: Int32Array.from(k), shape: [B] },
+    });
+    sess.x.set(out.canvas.data); // the graph's scatter is the canvas update
+    const sel = out.selected.data, x0 = out.x0.data, conf = out.confidence.data;
+    const rows: RowDecision[] = [];
+    for (let b = 0; b < B; b++) {
+      if (!sess.active[b] || cands[b].length === 0) continue;
+      const idx = cands[b].map((_, i) => b * R + i).filter((j) => sel[j]);
+      rows.push(sess.commit(b, idx.map((j) => pos[j]), idx.map((j) => x0[j]), idx.map((j) => conf[j])));
+    }
+    return rows;
+  }
 
   /** One forward + selection; `cands[b]` are canvas positions, `k[b]` the fixed-mode count. */
   function* step(kind: StepKind, block: number, a: number, e: number, cands: number[][], k: number[]): Generator<DecodeEvent> {
     const t0 = performance.now();
     const logits = sess.forward(kind, a, e, cands.map((c) => c.map((p) => p - a)));
-    const rows: RowDecision[] = [];
-    for (let b = 0; b < B; b++) {
+    const rows: RowDecision[] = irStep ? selectWithIr(logits, cands, k) : [];
+    for (let b = 0; b < B && !irStep; b++) {
       if (!sess.active[b] || cands[b].length === 0) continue;
       const props: Proposal[] = cands[b].map((_, i) => lladaPropose(logits(b, i), o, sess.rngs[b], scratch));
       const chosen = lladaSelect(props, o, k[b]);

@@ -134,6 +134,11 @@ export class GraphBuilder {
     return this.add_('select_factor', [conf], { factor });
   }
 
+  /** x where keep, else `value` (e.g. -inf for entries that are not candidates). */
+  maskFill(x: Tensor, keep: Tensor, value: number): Tensor {
+    return this.add_('mask_fill', [x, keep], { value });
+  }
+
   /** canvas[b, pos[b, n]] = tokens[b, n] where sel[b, n]. */
   scatterTokens(canvas: Tensor, pos: Tensor, tokens: Tensor, sel: Tensor): Tensor {
     return this.add_('scatter_tokens', [canvas, pos, tokens, sel], {});

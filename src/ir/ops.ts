@@ -34,6 +34,7 @@ export interface OpAttrs {
   select_threshold: { threshold: number; precision: 'f32' | 'f64' };
   select_factor: { factor: number };
   scatter_tokens: Record<string, never>;
+  mask_fill: { value: number };
 }
 
 /** prob: softmax at the argmax; margin: top1 - top2 probability; neg_entropy: sum p log(p + 1e-10). */
@@ -44,7 +45,7 @@ export type OpKind = keyof OpAttrs;
 export const OP_KINDS = [
   'input', 'param', 'state', 'embedding', 'matmul', 'rmsnorm', 'rope', 'cache_write', 'repeat_kv',
   'attention', 'silu', 'add', 'mul', 'silu_mul', 'gather_rows', 'logit_shift', 'softmax', 'argmax',
-  'confidence', 'select_topk', 'select_threshold', 'select_factor', 'scatter_tokens',
+  'confidence', 'select_topk', 'select_threshold', 'select_factor', 'scatter_tokens', 'mask_fill',
 ] as const satisfies readonly OpKind[];
 
 /** What a rule sees of an operand. */
@@ -193,6 +194,10 @@ export const OP_RULES: { [K in Exclude<OpKind, 'input' | 'param' | 'state'>]: Ru
     floatArg('select_factor', conf, 'confidence');
     need('select_factor', a.factor > 0, `factor ${a.factor} must be > 0`);
     return { dtype: 'bool', shape: conf.shape };
+  },
+  mask_fill([x, keep]) {
+    need('mask_fill', keep.dtype === 'bool' && shapeEquals(keep.shape, x.shape), 'keep must be bool of the same shape');
+    return x;
   },
   scatter_tokens([canvas, pos, tokens, sel]) {
     int32Arg('scatter_tokens', canvas, 'canvas');

@@ -1,7 +1,7 @@
 import type { Graph } from '../ir/graph.ts';
 import { bindShape, numel, resolveShape, type DimBindings } from '../ir/shape.ts';
 import { allocBuf, bufMatches, type Buf, type HostTensor } from './buffers.ts';
-import type { HostBackend, NodeKernel } from './kernel.ts';
+import type { HostBackend, NodeKernel, PreparedGraph } from './kernel.ts';
 import { env as knobs } from '../env.ts';
 import { recordOpTime } from './op-timer.ts';
 
@@ -24,7 +24,11 @@ export class GraphExecutor {
   ) {}
 
   static async create(graph: Graph, backend: HostBackend, weightSource: WeightSource): Promise<GraphExecutor> {
-    const prepared = await backend.prepare(graph);
+    return GraphExecutor.fromPrepared(graph, await backend.prepare(graph), weightSource);
+  }
+
+  /** Binds weights and kernels of an already prepared graph (synchronous). */
+  static fromPrepared(graph: Graph, prepared: PreparedGraph, weightSource: WeightSource): GraphExecutor {
     const weights = new Map<number, Float32Array>();
     for (const n of graph.ofKind('param')) {
       if (n.shape.some((d) => typeof d !== 'number')) throw new Error(`param '${n.attrs.name}' has a symbolic shape`);

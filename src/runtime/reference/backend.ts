@@ -39,6 +39,10 @@ export function hostOpKernel(node: Node): NodeKernel | undefined {
       const { factor } = node.attrs as OpAttrs['select_factor'];
       return ([c], [cs], out) => { out.fill(0); for (let b = 0; b < cs[0]; b++) R.selectFactorRow(c, b * cs[1], cs[1], factor, out as Uint8Array); };
     }
+    case 'mask_fill': {
+      const { value } = node.attrs as OpAttrs['mask_fill'];
+      return ([x, keep], _s, out) => { for (let i = 0; i < x.length; i++) out[i] = keep[i] ? x[i] : value; };
+    }
     case 'scatter_tokens':
       return ([canvas, pos, tok, sel], [cs, ps], out) => {
         out.set(canvas);

@@ -1,0 +1,339 @@
+import { moduleSource } from '../../codegen/cuda/module.ts';
+import { planCuda } from '../../codegen/cuda/plan.ts';
+import { DEVICE_BYTES, type CudaKernel, type CudaPlan, type CudaPrecision, type DeviceDType, type HeadOutputs, type PackSpec } from '../../codegen/cuda/types.ts';
+import type { Graph } from '../../ir/graph.ts';
+import { bindShape, numel, resolveShape, type DimBindings } from '../../ir/shape.ts';
+import { env, debugLog } from '../../env.ts';
+import { ParamBlock } from '../ffi/cuda-driver.ts';
+import { allocBuf, bufMatches, type Buf, type HostTensor } from '../buffers.ts';
+import type { WeightSource } from '../executor.ts';
+import { KernelCache } from '../kernel-cache.ts';
+import { hostOpKernel } from '../reference/backend.ts';
+import { compileModule, type CompiledModule } from './compile.ts';
+import { CudaContext, fmtBytes, type FunctionAttributes } from './context.ts';
+import { checkCudaOperands } from './operand-checks.ts';
+import { DeviceBuffer, evalInt, SlotPlan, type DimResolver } from './memory.ts';
+import { packWeight, toBf16 } from './weights.ts';
+
+export interface CudaExecutorOptions {
+  precision?: CudaPrecision;
+  /** 'logits' (default) returns logits like the CPU; 'x0conf' returns x0 and confidence per head row instead; 'both' both. */
+  headOutputs?: HeadOutputs;
+  /** GPU ordinal (default 0). */
+  device?: number;
+  cache?: KernelCache;
+  /** Synchronise and time every launch (on at FASTDLLM_DEBUG>=2). */
+  profile?: boolean;
+}
+
+/** One kernel ready to launch. */
+export interface LoadedKernel {
+  kernel: CudaKernel;
+  fn: bigint;
+  params: ParamBlock;
+  attrs: FunctionAttributes | null;
+  compiled: CompiledModule | null;
+}
+
+const hostArray = (d: DeviceDType, n: number): Buf => (d === 'f64' ? new Float64Array(n) : d === 'i32' ? new Int32Array(n) : d === 'u8' ? new Uint8Array(n) : new Float32Array(n));
+
+/**
+ * Runs a forward graph on a GPU with the kernels fastdllm generates for it. `run` has
+ * GraphExecutor.run's signature, so the decode loop drives either unchanged. Weights are packed
+ * and uploaded once; each state (KV cache) lives on the device, allocated zeroed the first time
+ * its host buffer is seen and never copied back (the host buffer is only its identity); inputs
+ * are uploaded per call; only the outputs come back.
+ */
+export class CudaExecutor {
+  private readonly stateBufs = new WeakMap<object, { ptr: bigint; bytes: number }>();
+  private readonly stateRegistry = new FinalizationRegistry<bigint>((ptr) => { try { this.ctx.free(ptr); } catch { /* context gone */ } });
+  private readonly liveStates = new Set<bigint>();
+  private readonly inputBufs = new Map<number, DeviceBuffer>();
+  private readonly slots: DeviceBuffer[];
+  private readonly scratch = new Map<string, DeviceBuffer>();
+  private readonly extras = { x0: null as DeviceBuffer | null, confidence: null as DeviceBuffer | null };
+  private readonly temps: Set<number>;
+  /** Per-kernel time of the last profiled run, ms. */
+  lastProfile: { name: string; ms: number }[] = [];
+  private readonly produced: Set<number>;
+  private events: [bigint, bigint] | null = null;
+
+  constructor(
+    readonly ctx: CudaContext,
+    readonly plan: CudaPlan,
+    readonly kernels: LoadedKernel[],
+    private readonly weights: Map<string, { ptr: bigint; bytes: number }>,
+    private readonly slotPlan: SlotPlan,
+    readonly profile: boolean,
+  ) {
+    this.slots = Array.from({ length: slotPlan.slotCount }, (_, i) => new DeviceBuffer(ctx, `temporary buffer ${i}`));
+    this.temps = new Set(slotPlan.slotOf.keys());
+    this.produced = new Set(kernels.flatMap((lk) => (lk.kernel.family === 'host' ? lk.kernel.writes : lk.kernel.params.flatMap((p) => (p.k === 'value' ? [p.id] : [])))));
+  }
+
+  get graph(): Graph {
+    return this.plan.graph;
+  }
+
+  /** Bytes of uploaded weights. */
+  get weightBytes(): number {
+    let s = 0;
+    for (const w of this.weights.values()) s += w.bytes;
+    return s;
+  }
+
+  /** Runs once; states are updated on the device; returns the named outputs (see headOutputs). */
+  run(inputs: Record<string, HostTensor>, states: Record<string, HostTensor> = {}): Record<string, HostTensor> {
+    const g = this.plan.graph;
+    const dims: DimBindings = {};
+    const host = new Map<number, HostTensor>();
+    for (const n of g.nodes) {
+      if (n.op !== 'input' && n.op !== 'state') continue;
+      const name = (n.attrs as { name: string }).name;
+      const t = (n.op === 'input' ? inputs : states)[name];
+      if (!t) throw new Error(`graph run: missing ${n.op} '${name}'`);
+      if (!bufMatches(n.dtype, t.data)) throw new Error(`graph run: ${n.op} '${name}' must be ${n.dtype}`);
+      bindShape(n.shape, t.shape, dims, `${n.op} '${name}'`);
+      if (numel(t.shape) !== t.data.length) throw new Error(`graph run: ${n.op} '${name}' has ${t.data.length} elements for shape [${t.shape}]`);
+      host.set(n.id, t);
+    }
+    const shapes = new Map<number, number[]>();
+    const d: DimResolver = {
+      shape: (id) => {
+        let s = shapes.get(id);
+        if (!s) shapes.set(id, (s = resolveShape(g.node(id).shape, dims)));
+        return s;
+      },
+      scalar: (id) => {
+        const t = host.get(id);
+        if (!t || t.data.length !== 1) throw new Error(`cuda run: node #${id} is not a scalar input`);
+        return Number(t.data[0]);
+      },
+    };
+    checkCudaOperands(g, host, d);
+    const ptrs = new Map<number, bigint>();
+    for (const [id, t] of host) {
+      const n = g.node(id);
+      if (n.op === 'input') {
+        let b = this.inputBufs.get(id);
+        if (!b) this.inputBufs.set(id, (b = new DeviceBuffer(this.ctx, `input '${(n.attrs as { name: string }).name}'`)));
+        b.ensure(t.data.byteLength);
+        this.ctx.upload(b.ptr, t.data);
+        ptrs.set(id, b.ptr);
+      } else {
+        ptrs.set(id, this.stateBuffer(t, this.plan.storage.get(id)!, (n.attrs as { name: string }).name));
+      }
+    }
+    const slotBytes = new Array<number>(this.slots.length).fill(0);
+    for (const v of this.temps) {
+      const s = this.slotPlan.slotOf.get(v)!;
+      slotBytes[s] = Math.max(slotBytes[s], numel(d.shape(v)) * DEVICE_BYTES[this.plan.storage.get(v) ?? 'f32']);
+    }
+    this.slots.forEach((b, i) => b.ensure(slotBytes[i]));
+    for (const v of this.temps) ptrs.set(v, this.slots[this.slotPlan.slotOf.get(v)!].ptr);
+    for (const s of this.plan.scratch) {
+      let b = this.scratch.get(s.name);
+      if (!b) this.scratch.set(s.name, (b = new DeviceBuffer(this.ctx, `scratch '${s.name}'`)));
+      b.ensure(evalInt(s.count, d) * s.elemBytes);
+    }
+    const headRows = this.plan.headRowsOf === undefined ? 0 : numel(d.shape(this.plan.headRowsOf).slice(0, -1));
+    if (this.plan.headRowsOf !== undefined) {
+      (this.extras.x0 ??= new DeviceBuffer(this.ctx, 'x0')).ensure(headRows * 4);
+      (this.extras.confidence ??= new DeviceBuffer(this.ctx, 'confidence')).ensure(headRows * 8);
+    }
+    const ptrOf = (id: number): bigint => {
+      const r = this.plan.aliases.get(id) ?? id;
+      const p = ptrs.get(r);
+      if (p === undefined) throw new Error(`cuda run: value #${r} (${g.node(r).op}) has no device buffer`);
+      return p;
+    };
+
+    this.lastProfile = [];
+    if (this.profile && !this.events) this.events = [this.ctx.createEvent(), this.ctx.createEvent()];
+    const [ev0, ev1] = this.profile && this.events ? this.events : [null, null];
+    for (const lk of this.kernels) {
+      const k = lk.kernel;
+      if (k.family === 'host') {
+        this.runHost(k, ptrOf, d);
+        continue;
+      }
+      const grid = k.grid.map((e) => evalInt(e, d));
+      if (grid.some((x) => x === 0)) continue;
+      k.params.forEach((p, i) => {
+        switch (p.k) {
+          case 'value': lk.params.setPtr(i, ptrOf(p.id)); break;
+          case 'weight': lk.params.setPtr(i, this.weights.get(p.pack)!.ptr); break;
+          case 'null': lk.params.setPtr(i, 0n); break;
+          case 'scratch': lk.params.setPtr(i, this.scratch.get(p.name)!.ptr); break;
+          case 'extra': lk.params.setPtr(i, this.extras[p.name]!.ptr); break;
+          case 'int': {
+            const v = evalInt(p.e, d);
+            if (p.bits === 32) lk.params.setI32(i, v);
+            else lk.params.setI64(i, v);
+          }
+        }
+      });
+      if (ev0) this.ctx.record(ev0, null);
+      this.ctx.launch(lk.fn, grid, k.block, 0, lk.params, null, k.name);
+      if (ev0 && ev1) {
+        this.ctx.record(ev1, null);
+        const ms = this.ctx.elapsed(ev0, ev1);
+        this.lastProfile.push({ name: k.name, ms });
+        debugLog(2, `  ${k.name} grid [${grid}] ${ms.toFixed(3)} ms`);
+      }
+    }
+
+    const result: Record<string, HostTensor> = {};
+    for (const [name, id] of Object.entries(g.outputs)) {
+      if (!this.produced.has(id)) continue;
+      const shape = d.shape(id);
+      const out = hostArray(this.plan.storage.get(id) ?? 'f32', numel(shape));
+      this.ctx.download(out, ptrOf(id));
+      result[name] = { data: out, shape };
+    }
+    if (this.plan.headRowsOf !== undefined) {
+      const shape = d.shape(this.plan.headRowsOf).slice(0, -1);
+      const x0 = new Int32Array(headRows), conf = new Float64Array(headRows);
+      this.ctx.download(x0, this.extras.x0!.ptr);
+      this.ctx.download(conf, this.extras.confidence!.ptr);
+      result.x0 = { data: x0, shape };
+      result.confidence = { data: conf, shape };
+    }
+    if (Object.keys(result).length === 0) this.ctx.synchronize('end of run');
+    return result;
+  }
+
+  /** A state's device buffer: allocated zeroed the first time its host buffer is seen. */
+  private stateBuffer(t: HostTensor, dtype: DeviceDType, name: string): bigint {
+    const bytes = t.data.length * DEVICE_BYTES[dtype];
+    const have = this.stateBufs.get(t.data);
+    if (have) {
+      if (have.bytes !== bytes) throw new Error(`state '${name}': its host buffer was first seen with ${have.bytes} device bytes, now ${bytes}`);
+      return have.ptr;
+    }
+    const ptr = this.ctx.alloc(bytes, `state '${name}' [${t.shape}]`);
+    this.ctx.zero(ptr, bytes);
+    this.stateBufs.set(t.data, { ptr, bytes });
+    this.liveStates.add(ptr);
+    this.stateRegistry.register(t.data, ptr, t.data);
+    return ptr;
+  }
+
+  /** Selection ops (never in a model's forward graph) run on the host: download, compute, upload. */
+  private runHost(k: CudaKernel, ptrOf: (id: number) => bigint, d: DimResolver): void {
+    const g = this.plan.graph;
+    const node = g.node(k.nodes[0]);
+    const kern = hostOpKernel(node);
+    if (!kern) throw new Error(`cuda: no host kernel for ${node.op}`);
+    const ins = node.inputs.map((i) => {
+      const b = allocBuf(g.node(i).dtype, numel(d.shape(i)));
+      this.ctx.download(b, ptrOf(i));
+      return b;
+    });
+    const out = allocBuf(node.dtype, numel(d.shape(node.id)));
+    kern(ins, node.inputs.map((i) => d.shape(i)), out, d.shape(node.id));
+    this.ctx.upload(ptrOf(node.id), out);
+  }
+
+  /** Frees every device buffer this executor holds (its states included). */
+  dispose(): void {
+    for (const w of this.weights.values()) this.ctx.free(w.ptr);
+    this.weights.clear();
+    for (const b of [...this.inputBufs.values(), ...this.slots, ...this.scratch.values(), this.extras.x0, this.extras.confidence]) b?.release();
+    for (const p of this.liveStates) this.ctx.free(p);
+    this.liveStates.clear();
+    for (const lk of this.kernels) lk.params.free();
+  }
+}
+
+/** Compiles (or finds cached) and loads every kernel of a plan, several compiles at a time. */
+async function loadKernels(ctx: CudaContext, plan: CudaPlan, cache: KernelCache): Promise<LoadedKernel[]> {
+  const cc = ctx.info.major * 10 + ctx.info.minor;
+  const byName = new Map<string, CudaKernel>();
+  for (const k of plan.kernels) if (k.family !== 'host') byName.set(k.name, k);
+  for (const k of byName.values()) {
+    if (cc < k.minArch) throw new Error(`${k.name} needs compute capability ${k.minArch / 10} or newer; ${ctx.info.name} is ${ctx.info.major}.${ctx.info.minor}${plan.precision === 'bf16' ? ' (use --precision f32)' : ''}`);
+  }
+  const compiled = new Map<string, CompiledModule>();
+  const queue = [...byName.values()];
+  const workers = Array.from({ length: Math.min(8, queue.length) }, async () => {
+    for (let k = queue.shift(); k; k = queue.shift()) compiled.set(k.name, await compileModule(k.name, moduleSource(k), cc, cache));
+  });
+  await Promise.all(workers);
+  const fns = new Map<string, { fn: bigint; attrs: FunctionAttributes }>();
+  for (const [name, m] of compiled) {
+    const mod = ctx.loadModule(m.image, name);
+    const fn = ctx.getFunction(mod, name);
+    const attrs = ctx.functionAttributes(fn);
+    fns.set(name, { fn, attrs });
+    debugLog(1, `kernel ${name}: ${attrs.registers} registers, ${attrs.localBytes} B local, ${attrs.sharedBytes} B shared (${m.compiler}${m.cacheHit ? ', cached' : ''})`);
+  }
+  return plan.kernels.map((k) => ({
+    kernel: k,
+    fn: fns.get(k.name)?.fn ?? 0n,
+    params: new ParamBlock(k.params.length),
+    attrs: fns.get(k.name)?.attrs ?? null,
+    compiled: compiled.get(k.name) ?? null,
+  }));
+}
+
+/** Packs and uploads every weight a plan reads, converting to bf16 where the pack says so. */
+function uploadWeights(ctx: CudaContext, plan: CudaPlan, source: WeightSource): Map<string, { ptr: bigint; bytes: number }> {
+  const shapes = new Map<string, number[]>();
+  for (const n of plan.graph.ofKind('param')) {
+    if (n.shape.some((x) => typeof x !== 'number')) throw new Error(`param '${n.attrs.name}' has a symbolic shape`);
+    shapes.set(n.attrs.name, n.shape as number[]);
+  }
+  // Keep a fetched tensor only until the last pack that reads it (real models do not fit twice).
+  const uses = new Map<string, number>();
+  for (const p of plan.packs) for (const part of p.parts) if (part.param) uses.set(part.param, (uses.get(part.param) ?? 0) + 1);
+  const fetched = new Map<string, Float32Array>();
+  const fetch = (name: string) => {
+    let v = fetched.get(name);
+    if (!v) fetched.set(name, (v = source(name, shapes.get(name)!)));
+    return v;
+  };
+  const out = new Map<string, { ptr: bigint; bytes: number }>();
+  for (const p of plan.packs) {
+    const packed = packWeight(p, fetch);
+    const data = p.dtype === 'bf16' ? toBf16(packed) : packed;
+    const ptr = ctx.alloc(data.byteLength, `weight ${describePack(p)}`);
+    ctx.upload(ptr, data);
+    out.set(p.key, { ptr, bytes: data.byteLength });
+    for (const part of p.parts) {
+      if (!part.param) continue;
+      const left = uses.get(part.param)! - 1;
+      uses.set(part.param, left);
+      if (left === 0) fetched.delete(part.param);
+    }
+  }
+  return out;
+}
+
+const describePack = (p: PackSpec) => `${p.parts.map((x) => x.param ?? '(zeros)').join(' + ')} (${p.dtype}, ${fmtBytes(p.rows * Math.max(1, p.cols) * (p.dtype === 'bf16' ? 2 : 4))})`;
+
+/**
+ * Plans, compiles and loads a graph's kernels on the GPU and uploads its weights. The graph is
+ * the fused forward graph a HostModel holds; `weightSource` is the same callback GraphExecutor
+ * takes (f32 tensors by name; bf16 precision rounds them on upload).
+ */
+export async function createCudaExecutor(graph: Graph, weightSource: WeightSource, opts: CudaExecutorOptions = {}): Promise<CudaExecutor> {
+  const ctx = CudaContext.open(opts.device ?? 0);
+  const plan = planCuda(graph, { precision: opts.precision ?? 'f32', headOutputs: opts.headOutputs ?? 'logits' });
+  if (env.debug >= 3) debugLog(3, `cuda plan (${plan.precision}):\n${plan.kernels.map((k) => `  ${k.name}: ${k.fuses.join(' + ')} [nodes ${k.nodes.join(', ')}]`).join('\n')}`);
+  const kernels = await loadKernels(ctx, plan, opts.cache ?? new KernelCache());
+  const weights = uploadWeights(ctx, plan, weightSource);
+  const temps = new Set<number>();
+  const isTemp = (id: number) => {
+    const r = plan.aliases.get(id) ?? id;
+    const op = graph.node(r).op;
+    return r === id && op !== 'input' && op !== 'state' && op !== 'param';
+  };
+  for (const k of plan.kernels) {
+    for (const p of k.params) if (p.k === 'value' && isTemp(p.id)) temps.add(p.id);
+    if (k.family === 'host') for (const v of [...k.reads, ...k.writes]) if (isTemp(v)) temps.add(v);
+  }
+  const slotPlan = new SlotPlan(plan, (id) => temps.has(id));
+  debugLog(1, `cuda executor: ${plan.kernels.length} launches, ${fmtBytes([...weights.values()].reduce((s, w) => s + w.bytes, 0))} of weights, ${slotPlan.slotCount} temporary buffers`);
+  return new CudaExecutor(ctx, plan, kernels, weights, slotPlan, opts.profile ?? env.debug >= 2);
+}

@@ -1,0 +1,83 @@
+import type { CudaPlan, IntExpr } from '../../codegen/cuda/types.ts';
+import { numel } from '../../ir/shape.ts';
+import type { CudaContext } from './context.ts';
+
+/** Resolves the run-time integers of a plan for one call: shapes of nodes and scalar inputs. */
+export interface DimResolver {
+  shape(id: number): number[];
+  scalar(id: number): number;
+}
+
+/** Evaluates an IntExpr (see codegen/cuda/types.ts). */
+export function evalInt(e: IntExpr, d: DimResolver): number {
+  switch (e.k) {
+    case 'const': return e.v;
+    case 'dim': {
+      const s = d.shape(e.id);
+      return s[e.axis < 0 ? s.length + e.axis : e.axis];
+    }
+    case 'rows': return numel(d.shape(e.id).slice(0, -1));
+    case 'numel': return numel(d.shape(e.id));
+    case 'scalar': return d.scalar(e.id);
+    case 'mul': return evalInt(e.a, d) * e.b;
+    case 'ceil': return Math.ceil(evalInt(e.a, d) / e.by);
+  }
+}
+
+/**
+ * Temporaries share device buffers by liveness over the launch order: a value takes a slot
+ * freed by a value whose last reader ran before it is written. Slots grow to the largest value
+ * they have held and never shrink, so steady-state decoding allocates nothing.
+ */
+export class SlotPlan {
+  /** Temporary value id -> slot index. */
+  readonly slotOf = new Map<number, number>();
+  readonly slotCount: number;
+
+  constructor(plan: CudaPlan, isTemp: (id: number) => boolean) {
+    const def = new Map<number, number>(), last = new Map<number, number>();
+    const outputs = new Set(Object.values(plan.graph.outputs));
+    plan.kernels.forEach((k, i) => {
+      const vals = k.params.flatMap((p) => (p.k === 'value' ? [p.id] : []));
+      const written = new Set(k.writes);
+      for (const v of [...vals, ...k.reads, ...k.writes]) {
+        if (!isTemp(v)) continue;
+        if (written.has(v) && !def.has(v)) def.set(v, i);
+        last.set(v, outputs.has(v) ? Infinity : i);
+      }
+    });
+    const order = [...def.entries()].sort((a, b) => a[1] - b[1] || a[0] - b[0]);
+    const holder: (number | null)[] = [];
+    for (const [v, d] of order) {
+      let s = holder.findIndex((h) => h === null || (last.get(h) ?? -1) < d);
+      if (s < 0) s = holder.length;
+      holder[s] = v;
+      this.slotOf.set(v, s);
+    }
+    this.slotCount = holder.length;
+  }
+}
+
+/** A growable device buffer. */
+export class DeviceBuffer {
+  ptr = 0n;
+  bytes = 0;
+
+  constructor(private readonly ctx: CudaContext, readonly what: string) {}
+
+  /** Ensures room for `bytes`; contents are not preserved when it grows. */
+  ensure(bytes: number): bigint {
+    if (bytes > this.bytes) {
+      this.release();
+      this.ptr = this.ctx.alloc(bytes, this.what);
+      this.bytes = bytes;
+    }
+    return this.ptr;
+  }
+
+  release(): void {
+    if (this.ptr) this.ctx.free(this.ptr);
+    this.ptr = 0n;
+    this.bytes = 0;
+  }
+}
