@@ -94,7 +94,9 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const view = values.visualize ? new CanvasView(model, prompts.length, opts.genLength) : undefined;
   const streamText = !values.json && !view && prompts.length === 1 && !!model.tokenizer;
   let result: GenerateResult | undefined;
-  for await (const ev of generateStream(model, prompts.length === 1 ? prompts[0] : prompts, { ...opts, chat: !!values.chat })) {
+  // The embedded model was trained on its chat format (Question: ... Answer:), so it is the default there.
+  const chat = values.chat ?? !values.model;
+  for await (const ev of generateStream(model, prompts.length === 1 ? prompts[0] : prompts, { ...opts, chat })) {
     if (ev.type === 'text' && streamText) process.stdout.write(ev.text);
     else if (ev.type === 'step' && view) view.step(ev);
     else if (ev.type === 'done') result = ev.result;
