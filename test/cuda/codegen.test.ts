@@ -5,6 +5,7 @@ import { graphFromConfig } from '../../src/runtime/cuda/config-graph.ts';
 import { findNvcc, nvccCubin, type KernelResources } from '../../src/runtime/cuda/nvcc.ts';
 import { CONFIG_FILES, HEAD_MODES, PRECISIONS, configKernels, configLabel } from './configs.ts';
 import type { CudaKernel } from '../../src/codegen/cuda/types.ts';
+import { fallbackGraph, TEST_SHAPES, tinyGraph } from './gpu-helpers.ts';
 
 describe('CUDA code generation (no GPU needed)', () => {
   it('is deterministic: the same IR gives byte-identical sources', () => {
@@ -67,6 +68,9 @@ describe.runIf(findNvcc() !== null)('generated CUDA compiles with nvcc, no spill
     for (const precision of PRECISIONS) {
       const all = new Map<string, CudaKernel>();
       for (const f of CONFIG_FILES) for (const k of configKernels(f, precision)) if (k.family !== 'host') all.set(k.name, k);
+      // ... and the GPU tests' odd-sized graphs, so those compile here before they run there.
+      const testGraphs = [...TEST_SHAPES.map((s) => tinyGraph(s.dims)), fallbackGraph(48, 3, 1, 37), fallbackGraph(48, 3, 3, 37)];
+      for (const g of testGraphs) for (const headOutputs of HEAD_MODES) for (const k of planCuda(g, { precision, headOutputs }).kernels) if (k.family !== 'host') all.set(k.name, k);
       const list = [...all.values()].sort((a, b) => a.name.localeCompare(b.name));
       const half = Math.ceil(list.length / 2);
       for (const arch of ARCHS) for (const part of [list.slice(0, half), list.slice(half)]) jobs.push({ precision, arch, kernels: part });
@@ -94,6 +98,12 @@ describe.runIf(findNvcc() !== null)('generated CUDA compiles with nvcc, no spill
       }
     }
     console.log(`nvcc compile check (${findNvcc()!.version}):\n${lines.join('\n')}`);
+    const allNames = jobs.flatMap((j) => j.kernels.map((k) => `${j.arch}:${k.name}`));
+    for (const n of allNames) {
+      const r = res.get(n);
+      if (!r) bad.push(`${n} missing from the ptxas report`);
+      else if (r.spillStores || r.spillLoads) bad.push(`${n} spills ${r.spillStores}/${r.spillLoads} B`);
+    }
     expect(bad).toEqual([]);
   }, 300_000);
 });

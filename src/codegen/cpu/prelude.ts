@@ -242,15 +242,17 @@ static inline void panel_micro(const float* __restrict x, const float* __restric
 #endif
 }
 
-template <int N, int K, bool BIAS, bool RES>
+// KB: k-block (panel slice kept in L1); MR: rows per micro-tile (<= 6). Neither changes any
+// result (each element stays one FMA chain in k order), so tuning is free to pick them.
+template <int N, int K, bool BIAS, bool RES, int KB = KBLOCK, int MR = 6>
 static void gemm_packed(const float* x, const float* wp, const float* bias, const float* res, float* out, int64_t M) {
   constexpr int NP = (N + PANEL - 1) / PANEL;
 #pragma omp parallel for schedule(static) if (M * N * (int64_t)K > 32768)
   for (int p = 0; p < NP; p++)
-    for (int k0 = 0; k0 < K; k0 += KBLOCK) {
-      const int k1 = std::min(K, k0 + KBLOCK);
+    for (int k0 = 0; k0 < K; k0 += KB) {
+      const int k1 = std::min(K, k0 + KB);
       int64_t m = 0;
-      for (; m + 6 <= M; m += 6) panel_micro<N, K, 6, BIAS, RES>(x, wp, bias, res, out, m, p, k0, k1);
+      for (; m + MR <= M; m += MR) panel_micro<N, K, MR, BIAS, RES>(x, wp, bias, res, out, m, p, k0, k1);
       switch (M - m) {
         case 5: panel_micro<N, K, 5, BIAS, RES>(x, wp, bias, res, out, m, p, k0, k1); break;
         case 4: panel_micro<N, K, 4, BIAS, RES>(x, wp, bias, res, out, m, p, k0, k1); break;

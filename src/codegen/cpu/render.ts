@@ -1,6 +1,7 @@
 import type { Graph, Node } from '../../ir/graph.ts';
 import type { OpAttrs } from '../../ir/ops.ts';
 import { CPU_PRELUDE } from './prelude.ts';
+import { DEFAULT_GEMM, gemmKey, isDefaultGemm, type CpuTuning } from './tuning.ts';
 
 /**
  * Where a kernel argument comes from at run time: an operand's buffer, the output buffer,
@@ -43,7 +44,7 @@ function fn(name: string, params: string[], pnames: string[], body: string): str
 }
 
 /** The C++ kernel of one node, or null for ops that run on the host (selection, leaves). */
-export function cpuKernelFor(n: Node, g: Graph): CpuKernelSpec | null {
+export function cpuKernelFor(n: Node, g: Graph, tuning: CpuTuning = {}): CpuKernelSpec | null {
   switch (n.op) {
     case 'embedding': {
       const d = staticDim(n, g, 0, 1);
@@ -55,12 +56,14 @@ export function cpuKernelFor(n: Node, g: Graph): CpuKernelSpec | null {
       const a = n.attrs as OpAttrs['matmul'];
       const nn = staticDim(n, g, 1, 0), k = staticDim(n, g, 1, 1);
       const packed = packedWeights(g).has(n.inputs[1]);
-      const name = `matmul${packed ? '_p' : ''}_n${nn}_k${k}${a.hasBias ? '_bias' : ''}${a.hasResidual ? '_res' : ''}`;
+      const cfg = tuning[gemmKey(nn, k)] ?? DEFAULT_GEMM;
+      const tuned = packed && !isDefaultGemm(cfg) ? `_kb${cfg.kb}_mr${cfg.mr}` : '';
+      const name = `matmul${packed ? '_p' : ''}_n${nn}_k${k}${a.hasBias ? '_bias' : ''}${a.hasResidual ? '_res' : ''}${tuned}`;
       const params = [F, F, ...(a.hasBias ? [F] : []), ...(a.hasResidual ? [F] : []), O, N];
       const pn = ['x', 'w', ...(a.hasBias ? ['bias'] : []), ...(a.hasResidual ? ['res'] : []), 'out', 'm'];
       const args = [inp(0), inp(1), ...(a.hasBias ? [inp(2)] : []), ...(a.hasResidual ? [inp(2 + Number(a.hasBias))] : []), out, rows(0)];
       return { name, params, args, body: fn(name, params, pn,
-        `  fd::${packed ? 'gemm_packed' : 'gemm'}<${nn}, ${k}, ${a.hasBias}, ${a.hasResidual}>(x, w, ${a.hasBias ? 'bias' : 'nullptr'}, ${a.hasResidual ? 'res' : 'nullptr'}, out, m);`) };
+        `  fd::${packed ? 'gemm_packed' : 'gemm'}<${nn}, ${k}, ${a.hasBias}, ${a.hasResidual}${tuned ? `, ${cfg.kb}, ${cfg.mr}` : ''}>(x, w, ${a.hasBias ? 'bias' : 'nullptr'}, ${a.hasResidual ? 'res' : 'nullptr'}, out, m);`) };
     }
     case 'rmsnorm': {
       const d = staticDim(n, g, 1, 0), eps = (n.attrs as OpAttrs['rmsnorm']).eps;
@@ -216,12 +219,12 @@ export function packKernelFor(shape: readonly number[]): { name: string; body: s
 }
 
 /** One C++ translation unit holding every distinct kernel of the graph, in a stable order. */
-export function renderCpuModule(g: Graph): { source: string; kernels: Map<number, CpuKernelSpec>; packs: Map<number, { name: string; length: number }> } {
+export function renderCpuModule(g: Graph, tuning: CpuTuning = {}): { source: string; kernels: Map<number, CpuKernelSpec>; packs: Map<number, { name: string; length: number }> } {
   const kernels = new Map<number, CpuKernelSpec>();
   const packs = new Map<number, { name: string; length: number }>();
   const bodies = new Map<string, string>();
   for (const n of g.nodes) {
-    const k = cpuKernelFor(n, g);
+    const k = cpuKernelFor(n, g, tuning);
     if (!k) continue;
     kernels.set(n.id, k);
     bodies.set(k.name, k.body);

@@ -15,16 +15,17 @@ export interface ConfigGraph {
 
 /**
  * Builds the fused forward graph from a config.json (a file, or a model directory holding one),
- * with no checkpoint: optional weights are those the config implies. What `inspect` and the
+ * with no checkpoint (optional weights are those the config implies, unless `hasWeight` says),
+ * config keys replaced by `override`. What `inspect` and the
  * nvcc compile checks use.
  */
-export function graphFromConfig(path: string, override: Record<string, unknown> = {}): ConfigGraph {
+export function graphFromConfig(path: string, override: Record<string, unknown> = {}, hasWeight?: (name: string) => boolean): ConfigGraph {
   const file = path.endsWith('.json') ? path : `${path}/config.json`;
   const hf = { ...readJsonObject(file, 'config.json'), ...override };
   const definition = findModelDefinition(hf, file);
   const config = definition.fromHfConfig(hf, file);
   const implied = new Set(definition.impliedWeights?.(config) ?? []);
-  const graph = fuse(buildForwardGraph(definition, config, { hasWeight: (n) => implied.has(n) }));
+  const graph = fuse(buildForwardGraph(definition, config, { hasWeight: hasWeight ?? ((n) => implied.has(n)) }));
   return { file, definition, config, graph };
 }
 

@@ -13,7 +13,7 @@ import { compileModule, type CompiledModule } from './compile.ts';
 import { CudaContext, fmtBytes, type FunctionAttributes } from './context.ts';
 import { checkCudaOperands } from './operand-checks.ts';
 import { DeviceBuffer, evalInt, SlotPlan, type DimResolver } from './memory.ts';
-import { packWeight, toBf16 } from './weights.ts';
+import { fromBf16, packWeight, toBf16 } from './weights.ts';
 
 export interface CudaExecutorOptions {
   precision?: CudaPrecision;
@@ -24,6 +24,8 @@ export interface CudaExecutorOptions {
   cache?: KernelCache;
   /** Synchronise and time every launch (on at FASTDLLM_DEBUG>=2). */
   profile?: boolean;
+  /** Fill temporaries with NaN before every run, so an element a kernel fails to write shows (tests). */
+  poison?: boolean;
 }
 
 /** One kernel ready to launch. */
@@ -65,6 +67,7 @@ export class CudaExecutor {
     private readonly weights: Map<string, { ptr: bigint; bytes: number }>,
     private readonly slotPlan: SlotPlan,
     readonly profile: boolean,
+    private readonly poison = false,
   ) {
     this.slots = Array.from({ length: slotPlan.slotCount }, (_, i) => new DeviceBuffer(ctx, `temporary buffer ${i}`));
     this.temps = new Set(slotPlan.slotOf.keys());
@@ -140,6 +143,9 @@ export class CudaExecutor {
     if (this.plan.headRowsOf !== undefined) {
       (this.extras.x0 ??= new DeviceBuffer(this.ctx, 'x0')).ensure(headRows * 4);
       (this.extras.confidence ??= new DeviceBuffer(this.ctx, 'confidence')).ensure(headRows * 8);
+    }
+    if (this.poison) {
+      for (const b of [...this.slots, ...this.scratch.values(), this.extras.x0, this.extras.confidence]) if (b?.bytes) this.ctx.fill32(b.ptr, 0x7fc00000, b.bytes >> 2);
     }
     const ptrOf = (id: number): bigint => {
       const r = this.plan.aliases.get(id) ?? id;
@@ -233,6 +239,20 @@ export class CudaExecutor {
     const out = allocBuf(node.dtype, numel(d.shape(node.id)));
     kern(ins, node.inputs.map((i) => d.shape(i)), out, d.shape(node.id));
     this.ctx.upload(ptrOf(node.id), out);
+  }
+
+  /** A state's device contents as f32 (tests and debugging; the decode path never reads them back). */
+  readState(t: HostTensor): Float32Array {
+    const have = this.stateBufs.get(t.data);
+    if (!have) throw new Error('readState: this state has not been used by the executor');
+    if (have.bytes === t.data.length * 4) {
+      const out = new Float32Array(t.data.length);
+      this.ctx.download(out, have.ptr);
+      return out;
+    }
+    const bits = new Uint16Array(t.data.length);
+    this.ctx.download(bits, have.ptr);
+    return fromBf16(bits);
   }
 
   /** Frees every device buffer this executor holds (its states included). */
@@ -335,5 +355,5 @@ export async function createCudaExecutor(graph: Graph, weightSource: WeightSourc
   }
   const slotPlan = new SlotPlan(plan, (id) => temps.has(id));
   debugLog(1, `cuda executor: ${plan.kernels.length} launches, ${fmtBytes([...weights.values()].reduce((s, w) => s + w.bytes, 0))} of weights, ${slotPlan.slotCount} temporary buffers`);
-  return new CudaExecutor(ctx, plan, kernels, weights, slotPlan, opts.profile ?? env.debug >= 2);
+  return new CudaExecutor(ctx, plan, kernels, weights, slotPlan, opts.profile ?? env.debug >= 2, opts.poison ?? false);
 }

@@ -13,6 +13,8 @@ import type { Buf } from '../buffers.ts';
 import type { HostBackend, NodeKernel } from '../kernel.ts';
 import { hostOpKernel } from '../reference/backend.ts';
 import { checkKernelOperands } from './operand-checks.ts';
+import { loadCpuTuning } from '../tuner.ts';
+import type { CpuTuning } from '../../codegen/cpu/tuning.ts';
 
 const run = promisify(execFile);
 
@@ -89,15 +91,18 @@ function bindKernel(lib: LibraryHandle, node: Node, spec: CpuKernelSpec): NodeKe
   };
 }
 
-/** Generated C++ kernels, compiled with the machine's compiler, cached on disk, called through koffi. */
-export function nativeCpuBackend(cxx: { path: string; version: string }, cache?: KernelCache): HostBackend {
+/**
+ * Generated C++ kernels, compiled with the machine's compiler, cached on disk, called through koffi.
+ * GEMM configs come from `tuning`, else from this machine's `fastdllm tune` file, else defaults.
+ */
+export function nativeCpuBackend(cxx: { path: string; version: string }, cache?: KernelCache, tuning?: CpuTuning): HostBackend {
   // libgomp reads these once at load: sleep rather than spin between kernels, and honour FASTDLLM_THREADS.
   process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   process.env.OMP_NUM_THREADS ??= String(env.threads);
   return {
     name: 'native',
     async prepare(graph: Graph) {
-      const { source, kernels, packs } = renderCpuModule(graph);
+      const { source, kernels, packs } = renderCpuModule(graph, tuning ?? loadCpuTuning());
       const { lib } = await compileCpuModule(source, cxx, cache);
       const bound = new Map<number, NodeKernel>();
       for (const [id, spec] of kernels) bound.set(id, bindKernel(lib, graph.node(id), spec));

@@ -1,0 +1,42 @@
+import type { Graph } from '../../ir/graph.ts';
+import { fuse } from '../../ir/passes/fuse.ts';
+import { buildForwardGraph } from '../../models/define.ts';
+import { findCxx } from '../../runtime/native/cpu-backend.ts';
+import { gemmShapes, saveCpuTuning, tuneGemms, tuningFile } from '../../runtime/tuner.ts';
+import { intFlag, parseFlags, UsageError } from '../args.ts';
+import { specFromConfig } from '../model-spec.ts';
+
+const HELP = `usage: fastdllm tune (--model DIR | --config FILE) [--tokens 256,32] [--reps 15] [--json] [--dry-run]
+Autotunes the CPU GEMM kernels of a model's forward: times every config of the tuning space
+(k-block x row tile) for each weight shape at the given window sizes, keeps the fastest, and
+saves it for this machine (${tuningFile()}). Generated kernels use it from then on. A config
+never changes results, only speed. --dry-run times without saving.
+`;
+
+export async function tuneCommand(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    model: { type: 'string' }, config: { type: 'string' }, tokens: { type: 'string' }, reps: { type: 'string' },
+    json: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) { process.stdout.write(HELP); return 0; }
+  const src = values.model ?? values.config;
+  if (!src) throw new UsageError('--model DIR or --config FILE is required');
+  const tokens = (values.tokens ?? '256,32').split(',').map((t) => intFlag(t.trim(), '--tokens', { min: 1 })!);
+  const reps = intFlag(values.reps, '--reps', { min: 1 }) ?? 15;
+  const cxx = findCxx();
+  if (!cxx) throw new Error('tune: no C++ compiler found (set CXX or install g++)');
+  const spec = specFromConfig(src);
+  const graph: Graph = fuse(buildForwardGraph(spec.definition, spec.config, { hasWeight: (n) => spec.weights.some((w) => w.name === n) }));
+  const results = await tuneGemms(gemmShapes(graph), { tokens, reps, cxx });
+  if (!values['dry-run']) saveCpuTuning(results);
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ file: values['dry-run'] ? null : tuningFile(), results }) + '\n');
+    return 0;
+  }
+  for (const r of results) {
+    process.stdout.write(`gemm ${r.key} (tokens ${r.tokens.join('+')}): best kb ${r.best.kb} mr ${r.best.mr}, ${r.trials[0].ms.toFixed(3)} ms vs default ${r.defaultMs.toFixed(3)} ms (${(r.defaultMs / r.trials[0].ms).toFixed(2)}x)\n`);
+    for (const t of r.trials) process.stdout.write(`    kb ${String(t.config.kb).padStart(4)} mr ${t.config.mr}  ${t.ms.toFixed(3).padStart(9)} ms  ${t.gflops.toFixed(1).padStart(6)} GFLOP/s\n`);
+  }
+  process.stdout.write(values['dry-run'] ? 'dry run: nothing saved\n' : `saved to ${tuningFile()}\n`);
+  return 0;
+}

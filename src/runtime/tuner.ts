@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { cpus } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Graph } from '../ir/graph.ts';
+import { CPU_PRELUDE } from '../codegen/cpu/prelude.ts';
+import { packedWeights } from '../codegen/cpu/render.ts';
+import { DEFAULT_GEMM, gemmKey, gemmSpace, validGemm, type CpuTuning, type GemmConfig } from '../codegen/cpu/tuning.ts';
+import { env, debugLog } from '../env.ts';
+import { compileCpuModule } from './native/cpu-backend.ts';
+
+/** One timed config. `ms` sums the medians over the token counts; a failure scores Infinity. */
+export interface TuneTrial { config: GemmConfig; ms: number; gflops: number }
+
+export interface TuneResult { key: string; n: number; k: number; tokens: number[]; trials: TuneTrial[]; best: GemmConfig; defaultMs: number }
+
+/** Where this machine's tuned configs live: one file per CPU model and core count. */
+export function tuningFile(): string {
+  const host = `${cpus()[0]?.model ?? 'cpu'}|${cpus().length}|${process.arch}`;
+  return join(env.cacheDir, 'tune', `cpu-${createHash('sha256').update(host).digest('hex').slice(0, 12)}.json`);
+}
+
+/** Reads the tuned GEMM configs; a missing or malformed file means defaults (with a warning). */
+export function loadCpuTuning(file = tuningFile()): CpuTuning {
+  if (!existsSync(file)) return {};
+  try {
+    const j = JSON.parse(readFileSync(file, 'utf8')) as { gemm?: CpuTuning };
+    const out: CpuTuning = {};
+    for (const [k, c] of Object.entries(j.gemm ?? {})) if (/^n\d+_k\d+$/.test(k) && validGemm(c)) out[k] = { kb: c.kb, mr: c.mr };
+    return out;
+  } catch (e) {
+    process.stderr.write(`fastdllm: ignoring unreadable tuning file ${file}: ${(e as Error).message}\n`);
+    return {};
+  }
+}
+
+/** Merges results into the tuning file, atomically (temp file, then rename). */
+export function saveCpuTuning(results: TuneResult[], file = tuningFile()): void {
+  let prev: { gemm?: CpuTuning; trials?: Record<string, unknown> } = {};
+  try {
+    prev = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  } catch {
+    prev = {};
+  }
+  const gemm = { ...(prev.gemm ?? {}) };
+  const trials = { ...(prev.trials ?? {}) };
+  for (const r of results) {
+    gemm[r.key] = r.best;
+    trials[r.key] = { tokens: r.tokens, trials: r.trials.map((t) => ({ ...t.config, ms: t.ms })) };
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify({ host: cpus()[0]?.model, cores: cpus().length, updatedAt: new Date().toISOString(), gemm, trials }, null, 1) + '\n');
+  renameSync(tmp, file);
+}
+
+/** The packed GEMM shapes of a graph (the kernels tuning applies to). */
+export function gemmShapes(g: Graph): { n: number; k: number }[] {
+  const seen = new Map<string, { n: number; k: number }>();
+  for (const id of packedWeights(g)) {
+    const [n, k] = g.node(id).shape as number[];
+    seen.set(gemmKey(n, k), { n, k });
+  }
+  return [...seen.values()];
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Times every config of every shape on random inputs (one module holds all variants: one
+ * compile), at each token count, median of `reps` runs after warm-up; the best total wins.
+ */
+export async function tuneGemms(shapes: { n: number; k: number }[], opts: { tokens: number[]; reps: number; cxx: { path: string; version: string } }): Promise<TuneResult[]> {
+  const variants: { key: string; shape: { n: number; k: number }; config: GemmConfig; sym: string }[] = [];
+  const bodies: string[] = [];
+  for (const s of shapes) {
+    bodies.push(`extern "C" void tpack_n${s.n}_k${s.k}(const float* w, float* wp) { fd::pack_panels<${s.n}, ${s.k}>(w, wp); }`);
+    for (const c of gemmSpace(s.k)) {
+      const sym = `tgemm_n${s.n}_k${s.k}_kb${c.kb}_mr${c.mr}`;
+      variants.push({ key: gemmKey(s.n, s.k), shape: s, config: c, sym });
+      bodies.push(`extern "C" void ${sym}(const float* x, const float* wp, float* out, int64_t m) { fd::gemm_packed<${s.n}, ${s.k}, false, false, ${c.kb}, ${c.mr}>(x, wp, nullptr, nullptr, out, m); }`);
+    }
+  }
+  const { lib } = await compileCpuModule(`// fastdllm GEMM tuning module\n${CPU_PRELUDE}\n${bodies.join('\n')}\n`, opts.cxx);
+  const results: TuneResult[] = [];
+  for (const s of shapes) {
+    const key = gemmKey(s.n, s.k);
+    const maxM = Math.max(...opts.tokens);
+    const x = Float32Array.from({ length: maxM * s.k }, (_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
+    const w = Float32Array.from({ length: s.n * s.k }, (_, i) => ((i * 40503) % 1000) / 1000 - 0.5);
+    const wp = new Float32Array(Math.ceil(s.n / 16) * 16 * s.k);
+    lib.func(`tpack_n${s.n}_k${s.k}`, 'void', ['const float *', 'float *'])(w, wp);
+    const out = new Float32Array(maxM * s.n);
+    const trials: TuneTrial[] = [];
+    for (const v of variants.filter((u) => u.key === key)) {
+      let ms = 0, flops = 0;
+      try {
+        const f = lib.func(v.sym, 'void', ['const float *', 'const float *', 'float *', 'int64_t']);
+        for (const m of opts.tokens) {
+          for (let i = 0; i < 2; i++) f(x, wp, out, m);
+          const times: number[] = [];
+          for (let i = 0; i < opts.reps; i++) { const t0 = performance.now(); f(x, wp, out, m); times.push(performance.now() - t0); }
+          ms += median(times);
+          flops += 2 * m * s.n * s.k;
+        }
+      } catch (e) {
+        debugLog(1, `tune ${v.sym} failed: ${(e as Error).message}`);
+        ms = Infinity;
+      }
+      trials.push({ config: v.config, ms, gflops: ms > 0 && Number.isFinite(ms) ? flops / ms / 1e6 : 0 });
+    }
+    trials.sort((a, b) => a.ms - b.ms);
+    const def = trials.find((t) => t.config.kb === Math.min(DEFAULT_GEMM.kb, s.k) && t.config.mr === DEFAULT_GEMM.mr);
+    results.push({ key, n: s.n, k: s.k, tokens: opts.tokens, trials, best: trials[0].config, defaultMs: def?.ms ?? NaN });
+  }
+  return results;
+}
