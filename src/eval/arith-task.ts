@@ -98,7 +98,14 @@ interface Story {
   ops: number;
 }
 
-function equation(a: number, op: '+' | '-' | '*', b: number, r: number): string {
+/**
+ * `a op b = r.`; the operands of + and * come in either order (a coin flip), so an answer has
+ * legitimate alternatives: the model is unsure which operand comes first, and a decoder that
+ * commits both operand slots in one step can mix the two orders (the failure parallel
+ * decoding trades against speed, which a low threshold exposes).
+ */
+function equation(rng: Rng, a: number, op: '+' | '-' | '*', b: number, r: number): string {
+  if (op !== '-' && rng() < 0.5) [a, b] = [b, a];
   return `${a} ${op} ${b} = ${r}.`;
 }
 
@@ -125,7 +132,7 @@ function addStep(
       `${friend} gives ${OBJECT_PRONOUN[g]} ${b} more.`,
     ]);
     story.sentences.push(text);
-    story.equations.push(equation(c, '+', b, c + b));
+    story.equations.push(equation(rng, c, '+', b, c + b));
     story.value = c + b;
     story.ops += 1;
     return true;
@@ -139,7 +146,7 @@ function addStep(
       `${she} sells ${b}.`,
     ]);
     story.sentences.push(text);
-    story.equations.push(equation(c, '-', b, c - b));
+    story.equations.push(equation(rng, c, '-', b, c - b));
     story.value = c - b;
     story.ops += 1;
     return true;
@@ -148,7 +155,7 @@ function addStep(
     const [k, verb] = pick(rng, [[2, 'doubles'], [3, 'triples']] as const);
     if (c * k >= MAX_VALUE) return false;
     story.sentences.push(`Then ${SUBJECT_LC[g]} ${verb} them.`);
-    story.equations.push(equation(c, '*', k, c * k));
+    story.equations.push(equation(rng, c, '*', k, c * k));
     story.value = c * k;
     story.ops += 1;
     return true;
@@ -160,7 +167,7 @@ function addStep(
   const x = k * b;
   if (c + x >= MAX_VALUE) return false;
   story.sentences.push(`${she} buys ${k} ${plural} with ${b} in each.`);
-  story.equations.push(equation(k, '*', b, x), equation(c, '+', x, c + x));
+  story.equations.push(equation(rng, k, '*', b, x), equation(rng, c, '+', x, c + x));
   story.value = c + x;
   story.ops += 2;
   return true;
@@ -183,7 +190,7 @@ export function generateProblem(rng: Rng): ArithProblem {
       const k = randInt(rng, 2, 9);
       const b = randInt(rng, 2, 12);
       story.sentences.push(`${name} has ${k} ${plural} of ${obj}.`, `Each ${single} holds ${b}.`);
-      story.equations.push(equation(k, '*', b, k * b));
+      story.equations.push(equation(rng, k, '*', b, k * b));
       story.value = k * b;
       story.ops = 1;
     } else {

@@ -84,14 +84,25 @@ describe('arith task generator', () => {
     expect(ops[3]).toBeGreaterThan(500);
   });
 
-  it('gives one answer per question text', () => {
-    const seen = new Map<string, string>();
+  it('gives one target per question text; + and * operands come in both orders', () => {
+    const seen = new Map<string, number>();
     const rng = makeRng(3);
+    let swapped = 0, plus = 0;
     for (let i = 0; i < 20_000; i++) {
       const p = generateProblem(rng);
       const prev = seen.get(p.question);
-      if (prev !== undefined) expect(p.answer).toBe(prev);
-      seen.set(p.question, p.answer);
+      if (prev !== undefined) expect(p.target).toBe(prev);
+      seen.set(p.question, p.target);
+      // "Ana has 12 ... She buys 5 more." answers with 12 + 5 or 5 + 12
+      const m = /^\w+ has (\d+) \w+\. \w+ (?:buys|finds) (\d+) more\./.exec(p.question);
+      if (m) {
+        plus++;
+        if (p.answer.startsWith(`${m[2]} + ${m[1]} =`)) swapped++;
+        else expect(p.answer.startsWith(`${m[1]} + ${m[2]} =`)).toBe(true);
+      }
     }
+    expect(plus).toBeGreaterThan(200);
+    expect(swapped / plus).toBeGreaterThan(0.4);
+    expect(swapped / plus).toBeLessThan(0.6);
   });
 });
