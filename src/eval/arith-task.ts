@@ -175,7 +175,7 @@ function addStep(
 
 /**
  * Draws one problem with 1-3 operations. Deterministic in the sequence of numbers `rng` yields;
- * the question text determines the answer (no two answers share a question).
+ * the question text determines the target (the answer's operand order may vary).
  */
 export function generateProblem(rng: Rng): ArithProblem {
   for (;;) {

@@ -1,4 +1,4 @@
-import { cType, f32Literal, identNumber, ropeInvFreq } from './text.ts';
+import { cType, f32Literal, identNumber } from './text.ts';
 import type { CudaPrecision, DeviceDType } from './types.ts';
 import type { GemmConfig } from './tuning.ts';
 
@@ -32,7 +32,7 @@ export interface GemmDesc {
 }
 
 /** The kernel parameters every GEMM takes, in order (see GemmArgs in fd_gemm.cuh). */
-export const GEMM_PARAM_NAMES = ['x', 'rows', 'normw', 'w', 'bias', 'res', 'out0', 'out1', 'out2', 'pos', 'stats', 'M', 'T', 'R', 'Kmax', 'start'] as const;
+export const GEMM_PARAM_NAMES = ['x', 'rows', 'normw', 'w', 'bias', 'res', 'out0', 'out1', 'out2', 'pos', 'rope', 'stats', 'M', 'T', 'R', 'Kmax', 'start'] as const;
 
 /** The module name: every field of the description, spelled out. */
 export function gemmName(d: GemmDesc): string {
@@ -44,7 +44,7 @@ export function gemmName(d: GemmDesc): string {
   if (d.epi.kind === 'seg') {
     s += '_' + d.epi.segs.map((g) => `${g.cache ? 'c' : 'o'}${g.width}${g.rope ? 'r' : ''}${g.out}`).join('_');
     const rope = d.epi.segs.find((g) => g.rope)?.rope;
-    if (rope) s += `_hd${rope.headDim}_theta${identNumber(rope.theta)}`;
+    if (rope) s += `_hd${rope.headDim}`;
   } else if (d.epi.kind === 'glu') {
     s += `_glu${d.epi.out}`;
   } else {
@@ -84,10 +84,6 @@ export function gemmShim(d: GemmDesc): { name: string; shim: string } {
   const lines: string[] = [];
   const segs = d.epi.kind === 'seg' ? d.epi.segs : [{ width: d.n, rope: null, cache: false, out: d.epi.kind === 'glu' ? d.epi.out : 'f32' as DeviceDType }];
   const rope = segs.find((g) => g.rope)?.rope ?? null;
-  if (rope) {
-    const inv = ropeInvFreq(rope.headDim, rope.theta).map(f32Literal);
-    lines.push(`__device__ const float ${name}_invf[${inv.length}] = {${inv.join(', ')}};`);
-  }
   const epi = d.epi.kind === 'seg' ? 'fd::EPI_SEG' : d.epi.kind === 'glu' ? 'fd::EPI_GLU' : 'fd::EPI_HEAD';
   const vec = d.k % 8 === 0;
   lines.push(`struct ${name}_cfg {`);
@@ -104,14 +100,13 @@ export function gemmShim(d: GemmDesc): { name: string; shim: string } {
     lines.push(`  static constexpr int S${i}_END = ${g ? end : d.n}, S${i}_W = ${g?.width ?? 0};`);
     lines.push(`  static constexpr bool S${i}_ROPE = ${!!g?.rope}, S${i}_CACHE = ${!!g?.cache};`);
   }
-  lines.push(`  static __device__ __forceinline__ float invf(int i) { return ${rope ? `${name}_invf[i]` : '0.f'}; }`);
   lines.push('};');
   lines.push(`extern "C" __global__ void __launch_bounds__(128) ${name}(const void* x, const fd::i32* rows, const float* normw, const void* w,`);
-  lines.push('    const float* bias, const float* res, void* out0, void* out1, void* out2, const fd::i32* pos, void* stats,');
+  lines.push('    const float* bias, const float* res, void* out0, void* out1, void* out2, const fd::i32* pos, const float* rope, void* stats,');
   lines.push('    int M, int T, int R, int Kmax, int start) {');
   lines.push('  fd::GemmArgs a;');
   lines.push('  a.x = x; a.rows = rows; a.normw = normw; a.w = w; a.bias = bias; a.res = res;');
-  lines.push('  a.out0 = out0; a.out1 = out1; a.out2 = out2; a.pos = pos; a.stats = stats;');
+  lines.push('  a.out0 = out0; a.out1 = out1; a.out2 = out2; a.pos = pos; a.rope = rope; a.stats = stats;');
   lines.push('  a.M = M; a.T = T; a.R = R; a.Kmax = Kmax; a.start = start;');
   lines.push(`  fd::gemm_${c.core}<${name}_cfg>(a);`);
   lines.push('}');

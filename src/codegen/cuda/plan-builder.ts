@@ -73,10 +73,10 @@ export class PlanBuilder {
     return [...this.scratch.values()];
   }
 
-  gemmConfig(shape: GemmShape): GemmConfig {
+  gemmConfig(shape: GemmShape, head = false): GemmConfig {
     const t = this.tuned?.(shape);
-    const cfg = t && gemmValid(t, shape, this.precision) === null ? t : defaultGemmConfig(this.precision);
-    const why = gemmValid(cfg, shape, this.precision);
+    const cfg = t && gemmValid(t, shape, this.precision, head) === null ? t : defaultGemmConfig(this.precision, head);
+    const why = gemmValid(cfg, shape, this.precision, head);
     if (why) throw new Error(`cuda gemm n ${shape.n} k ${shape.k}: ${why}`);
     return cfg;
   }

@@ -5,6 +5,14 @@ import { fusedOps, I, P, type PlanBuilder } from './plan-builder.ts';
 import { headSelectShim } from './small-kernels.ts';
 import type { CudaKernel, HeadOutputs, PackSpec, ParamSpec } from './types.ts';
 
+/** The cos / sin table parameter of a rope node (its positions must be a graph input: the host reads them). */
+export function ropeTable(b: PlanBuilder, ropeId: number): ParamSpec {
+  const r = b.node(ropeId);
+  const a = r.attrs as OpAttrs['rope'];
+  if (b.node(r.inputs[1]).op !== 'input') throw new Error(`cuda rope #${ropeId}: positions must be a graph input`);
+  return { k: 'rope', headDim: a.headDim, theta: a.theta, positions: r.inputs[1] };
+}
+
 type GemmGroup = Extract<Group, { kind: 'gemm' }>;
 
 const paramName = (b: PlanBuilder, id: number, what: string): string => {
@@ -65,7 +73,7 @@ export function renderGemmGroup(b: PlanBuilder, grp: GemmGroup, headOutputs: Hea
     epi: grp.epi.kind === 'seg' ? { kind: 'seg', segs: segs.map((s, i) => seg(s, mms[i].n)) }
       : grp.epi.kind === 'glu' ? { kind: 'glu', out: b.dtype(grp.epi.siluMul) }
         : { kind: 'head', writeLogits: headOutputs === 'both' },
-    cfg: b.gemmConfig({ n: N, k: K }),
+    cfg: b.gemmConfig({ n: N, k: K }, grp.epi.kind === 'head'),
   };
   const { name, shim } = gemmShim(desc);
 
@@ -91,6 +99,7 @@ export function renderGemmGroup(b: PlanBuilder, grp: GemmGroup, headOutputs: Hea
     mms[0].res !== null ? b.operand(mms[0].res) : P.null,
     ...outs,
     posId !== null ? P.v(posId) : P.null,
+    ropeSeg ? ropeTable(b, ropeSeg.rope!) : P.null,
     stats ? { k: 'scratch', name: stats } : P.null,
     P.i32(I.rows(mm0)),
     P.i32(gatherNode ? I.dim(grp.src, 1) : rank >= 3 ? I.dim(mm0, 1) : I.c(1)),
@@ -115,6 +124,7 @@ export function renderGemmGroup(b: PlanBuilder, grp: GemmGroup, headOutputs: Hea
     writes,
     minArch: desc.cfg.core === 'mma' ? 80 : 70,
     config: { ...desc.cfg },
+    meta: { ...desc, tiles },
   };
   if (epiKind !== 'head') return [gemm];
   const hs = headSelectShim();
@@ -132,6 +142,7 @@ export function renderGemmGroup(b: PlanBuilder, grp: GemmGroup, headOutputs: Hea
     writes: [],
     minArch: 70,
     config: {},
+    meta: { tiles },
   };
   return [gemm, select];
 }

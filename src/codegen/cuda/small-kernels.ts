@@ -1,4 +1,4 @@
-import { cType, f32Literal, identNumber, ropeInvFreq } from './text.ts';
+import { cType, f32Literal, identNumber } from './text.ts';
 import type { DeviceDType } from './types.ts';
 import type { AttentionConfig } from './tuning.ts';
 
@@ -71,11 +71,8 @@ export function repeatKvShim(d: { kvHeads: number; headDim: number; repeats: num
     'const void* x, void* out, int M', 'fd::repeat_kv<CFG>(x, out, M)', 128);
 }
 
-export function ropeShim(d: { heads: number; headDim: number; theta: number; in: DeviceDType; out: DeviceDType }): Shim {
-  const name = `rope_h${d.heads}_hd${d.headDim}_theta${identNumber(d.theta)}_${d.in}_${d.out}`;
-  const inv = ropeInvFreq(d.headDim, d.theta).map(f32Literal);
-  const s = wrap(name, [`typedef ${cType(d.in)} IT;`, `typedef ${cType(d.out)} OT;`, `static constexpr int HEADS = ${d.heads}, HD = ${d.headDim};`,
-    `static __device__ __forceinline__ float invf(int i) { return ${name}_invf[i]; }`],
-  'const void* x, const fd::i32* pos, void* out, int M', 'fd::rope_rows<CFG>(x, pos, out, M)', 128);
-  return { name, shim: `__device__ const float ${name}_invf[${inv.length}] = {${inv.join(', ')}};\n${s.shim}` };
+/** RoPE alone (unfused); theta lives in the cos / sin table the executor builds, not in the code. */
+export function ropeShim(d: { heads: number; headDim: number; in: DeviceDType; out: DeviceDType }): Shim {
+  return wrap(`rope_h${d.heads}_hd${d.headDim}_${d.in}_${d.out}`, [`typedef ${cType(d.in)} IT;`, `typedef ${cType(d.out)} OT;`, `static constexpr int HEADS = ${d.heads}, HD = ${d.headDim};`],
+    'const void* x, const fd::i32* pos, const float* table, void* out, int M', 'fd::rope_rows<CFG>(x, pos, table, out, M)', 128);
 }

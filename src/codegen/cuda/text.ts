@@ -33,12 +33,3 @@ export function identNumber(v: number): string {
 export function cType(d: DeviceDType): string {
   return { f32: 'float', bf16: 'fd::bf16', i32: 'fd::i32', u8: 'fd::u8', f64: 'double' }[d];
 }
-
-/**
- * RoPE's inverse frequencies exactly as the reference computes them (REFERENCE.md section 1):
- * 1 / f32(theta ^ f32(2i / hd)), everything rounded to f32.
- */
-export function ropeInvFreq(headDim: number, theta: number): number[] {
-  const f = Math.fround;
-  return Array.from({ length: headDim / 2 }, (_, i) => f(1 / f(Math.pow(theta, f((2 * i) / headDim)))));
-}

@@ -23,19 +23,25 @@ export const GEMM_SPACE: readonly GemmConfig[] = [
   ...[32, 64].flatMap((bm) => [32, 64].flatMap((bk) => [2, 3, 4].map((stages) => ({ core: 'mma' as const, bm, bn: 64, bk, stages })))),
 ];
 
-/** The config used when nothing was tuned: valid for any N, K (edges are guarded). */
-export function defaultGemmConfig(precision: 'f32' | 'bf16'): GemmConfig {
-  return precision === 'f32' ? GEMM_SPACE[0] : { core: 'mma', bm: 32, bn: 64, bk: 32, stages: 3 };
+/**
+ * The config used when nothing was tuned: valid for any N, K (edges are guarded). bf16 streams
+ * 64-wide k tiles three deep, so a CTA keeps ~24 KB of weights in flight (what a decode-step GEMM,
+ * weight-bound with few CTAs, needs); the LM head keeps 32-wide tiles to leave room for its
+ * statistics tile in 48 KB, and has thousands of CTAs anyway.
+ */
+export function defaultGemmConfig(precision: 'f32' | 'bf16', head = false): GemmConfig {
+  if (precision === 'f32') return GEMM_SPACE[0];
+  return { core: 'mma', bm: 32, bn: 64, bk: head ? 32 : 64, stages: 3 };
 }
 
-/** Null when `cfg` can run `shape` for weights of `precision`, else the reason. */
-export function gemmValid(cfg: GemmConfig, shape: GemmShape, precision: 'f32' | 'bf16'): string | null {
+/** Null when `cfg` can run `shape` for weights of `precision` (with the head's statistics tile when `head`), else the reason. */
+export function gemmValid(cfg: GemmConfig, shape: GemmShape, precision: 'f32' | 'bf16', head = false): string | null {
   if (cfg.core === 'simt' && precision !== 'f32') return 'the simt core reads f32 weights';
   if (cfg.core === 'mma' && precision !== 'bf16') return 'the mma core reads bf16 weights';
   if (cfg.core === 'simt' && (cfg.bm !== 32 || cfg.bn !== 64 || cfg.bk !== 16)) return 'the simt core is 32x64x16';
-  if (cfg.core === 'mma' && (cfg.bn !== 64 || cfg.bm % 32 !== 0 || cfg.bk % 16 !== 0 || cfg.stages < 2)) return 'mma: BN 64, BM a multiple of 32, BK of 16, 2+ stages';
+  if (cfg.core === 'mma' && (cfg.bn !== 64 || cfg.bm % 32 !== 0 || cfg.bk % 32 !== 0 || cfg.stages < 2)) return 'mma: BN 64, BM a multiple of 32, BK of 32, 2+ stages';
   if (shape.n < 1 || shape.k < 1) return 'empty matrix';
-  if (gemmSharedBytes(cfg, true) > 48 * 1024) return 'more than 48 KB of static shared memory';
+  if (gemmSharedBytes(cfg, head) > 48 * 1024) return 'more than 48 KB of static shared memory';
   return null;
 }
 

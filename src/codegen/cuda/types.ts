@@ -32,7 +32,9 @@ export type ParamSpec =
   | { k: 'null' }
   | { k: 'scratch'; name: string }
   | { k: 'extra'; name: 'x0' | 'confidence' }
-  | { k: 'int'; e: IntExpr; bits: 32 | 64 };
+  | { k: 'int'; e: IntExpr; bits: 32 | 64 }
+  /** RoPE's (cos, sin) table for a head dim and theta, covering the positions in input `positions`. */
+  | { k: 'rope'; headDim: number; theta: number; positions: number };
 
 /**
  * A weight as uploaded: parts (params, by name) stacked along rows, or interleaved row by row
@@ -83,6 +85,8 @@ export interface CudaKernel {
   minArch: number;
   /** The tuning config it was generated with (printed by inspect). */
   config: Record<string, number | string | boolean>;
+  /** The description the shim was generated from (GemmDesc, attention dims, ...), for tools and emulation. */
+  meta: Record<string, unknown>;
 }
 
 /** The CUDA program of a graph: kernels in launch order, weight packs, storage of every value. */

@@ -124,6 +124,11 @@ export class CudaContext {
     if (dst.byteLength) check('cuMemcpyDtoH', this.cu.cuMemcpyDtoH(dst, src, dst.byteLength));
   }
 
+  /** Device-to-device copy (ordered on the default stream). */
+  copy(dst: bigint, src: bigint, bytes: number): void {
+    if (bytes) check('cuMemcpyDtoD', this.cu.cuMemcpyDtoD(dst, src, bytes));
+  }
+
   zero(ptr: bigint, bytes: number): void {
     if (bytes) check('cuMemsetD8', this.cu.cuMemsetD8(ptr, 0, bytes));
   }

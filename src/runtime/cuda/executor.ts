@@ -1,6 +1,5 @@
-import { moduleSource } from '../../codegen/cuda/module.ts';
 import { planCuda } from '../../codegen/cuda/plan.ts';
-import { DEVICE_BYTES, type CudaKernel, type CudaPlan, type CudaPrecision, type DeviceDType, type HeadOutputs, type PackSpec } from '../../codegen/cuda/types.ts';
+import { DEVICE_BYTES, type CudaKernel, type CudaPlan, type CudaPrecision, type DeviceDType, type HeadOutputs } from '../../codegen/cuda/types.ts';
 import type { Graph } from '../../ir/graph.ts';
 import { bindShape, numel, resolveShape, type DimBindings } from '../../ir/shape.ts';
 import { env, debugLog } from '../../env.ts';
@@ -9,23 +8,31 @@ import { allocBuf, bufMatches, type Buf, type HostTensor } from '../buffers.ts';
 import type { WeightSource } from '../executor.ts';
 import { KernelCache } from '../kernel-cache.ts';
 import { hostOpKernel } from '../reference/backend.ts';
-import { compileModule, type CompiledModule } from './compile.ts';
+import type { CompiledModule } from './compile.ts';
 import { CudaContext, fmtBytes, type FunctionAttributes } from './context.ts';
 import { checkCudaOperands } from './operand-checks.ts';
 import { DeviceBuffer, evalInt, SlotPlan, type DimResolver } from './memory.ts';
-import { fromBf16, packWeight, toBf16 } from './weights.ts';
+import { fromBf16, ropeCosSin } from './weights.ts';
+import { loadKernels, uploadWeights } from './setup.ts';
 
+/** How createCudaExecutor builds the GPU program of a graph. */
 export interface CudaExecutorOptions {
+  /** 'f32' (default): exact comparison with the CPU; 'bf16': bf16 weights and activations, f32 accumulation. */
   precision?: CudaPrecision;
   /** 'logits' (default) returns logits like the CPU; 'x0conf' returns x0 and confidence per head row instead; 'both' both. */
   headOutputs?: HeadOutputs;
   /** GPU ordinal (default 0). */
   device?: number;
+  /** Compiled-module cache (default: FASTDLLM_CACHE_DIR). */
   cache?: KernelCache;
   /** Synchronise and time every launch (on at FASTDLLM_DEBUG>=2). */
   profile?: boolean;
   /** Fill temporaries with NaN before every run, so an element a kernel fails to write shows (tests). */
   poison?: boolean;
+  /** Use this device context instead of opening the GPU (tests drive an emulated device through it). */
+  context?: CudaContext;
+  /** false: generate but do not compile or load modules (an emulated device runs no machine code). */
+  compile?: boolean;
 }
 
 /** One kernel ready to launch. */
@@ -48,16 +55,28 @@ const hostArray = (d: DeviceDType, n: number): Buf => (d === 'f64' ? new Float64
  */
 export class CudaExecutor {
   private readonly stateBufs = new WeakMap<object, { ptr: bigint; bytes: number }>();
-  private readonly stateRegistry = new FinalizationRegistry<bigint>((ptr) => { try { this.ctx.free(ptr); } catch { /* context gone */ } });
-  private readonly liveStates = new Set<bigint>();
+  // A KV cache dropped by its host owner frees its device copy; dispose() unregisters first, so
+  // an address freed there can never be freed again after the allocator hands it out anew.
+  private readonly stateRegistry = new FinalizationRegistry<bigint>((ptr) => {
+    if (!this.liveStates.delete(ptr)) return;
+    try { this.ctx.free(ptr); } catch { /* context gone */ }
+  });
+  private readonly liveStates = new Map<bigint, object>();
   private readonly inputBufs = new Map<number, DeviceBuffer>();
   private readonly slots: DeviceBuffer[];
   private readonly scratch = new Map<string, DeviceBuffer>();
   private readonly extras = { x0: null as DeviceBuffer | null, confidence: null as DeviceBuffer | null };
   private readonly temps: Set<number>;
+  /** RoPE cos / sin tables by (head dim, theta), grown to the largest position seen. */
+  private readonly ropeTables = new Map<string, { buf: DeviceBuffer; count: number }>();
   /** Per-kernel time of the last profiled run, ms. */
   lastProfile: { name: string; ms: number }[] = [];
   private readonly produced: Set<number>;
+  /** When set, `run` brackets its launches with CUDA events and leaves their time in lastGpuMs. */
+  timeLaunches = false;
+  /** Device time of the last run's launches (uploads and downloads excluded), ms; NaN unless timeLaunches. */
+  lastGpuMs = NaN;
+  private launchEvents: [bigint, bigint] | null = null;
   private events: [bigint, bigint] | null = null;
 
   constructor(
@@ -66,7 +85,7 @@ export class CudaExecutor {
     readonly kernels: LoadedKernel[],
     private readonly weights: Map<string, { ptr: bigint; bytes: number }>,
     private readonly slotPlan: SlotPlan,
-    readonly profile: boolean,
+    public profile: boolean,
     private readonly poison = false,
   ) {
     this.slots = Array.from({ length: slotPlan.slotCount }, (_, i) => new DeviceBuffer(ctx, `temporary buffer ${i}`));
@@ -147,6 +166,25 @@ export class CudaExecutor {
     if (this.poison) {
       for (const b of [...this.slots, ...this.scratch.values(), this.extras.x0, this.extras.confidence]) if (b?.bytes) this.ctx.fill32(b.ptr, 0x7fc00000, b.bytes >> 2);
     }
+    const ropePtr = new Map<string, bigint>();
+    for (const lk of this.kernels) {
+      for (const p of lk.kernel.params) {
+        if (p.k !== 'rope') continue;
+        const key = `${p.headDim}:${p.theta}`;
+        let maxPos = 0;
+        const pos = host.get(p.positions)!.data;
+        for (let i = 0; i < pos.length; i++) if (pos[i] > maxPos) maxPos = pos[i];
+        let t = this.ropeTables.get(key);
+        if (!t) this.ropeTables.set(key, (t = { buf: new DeviceBuffer(this.ctx, `RoPE table hd ${p.headDim} theta ${p.theta}`), count: 0 }));
+        if (maxPos >= t.count) {
+          t.count = Math.ceil((maxPos + 1) / 1024) * 1024;
+          const table = ropeCosSin(p.headDim, p.theta, t.count);
+          t.buf.ensure(table.byteLength);
+          this.ctx.upload(t.buf.ptr, table);
+        }
+        ropePtr.set(key, t.buf.ptr);
+      }
+    }
     const ptrOf = (id: number): bigint => {
       const r = this.plan.aliases.get(id) ?? id;
       const p = ptrs.get(r);
@@ -157,6 +195,10 @@ export class CudaExecutor {
     this.lastProfile = [];
     if (this.profile && !this.events) this.events = [this.ctx.createEvent(), this.ctx.createEvent()];
     const [ev0, ev1] = this.profile && this.events ? this.events : [null, null];
+    if (this.timeLaunches) {
+      this.launchEvents ??= [this.ctx.createEvent(), this.ctx.createEvent()];
+      this.ctx.record(this.launchEvents[0], null);
+    }
     for (const lk of this.kernels) {
       const k = lk.kernel;
       if (k.family === 'host') {
@@ -172,6 +214,7 @@ export class CudaExecutor {
           case 'null': lk.params.setPtr(i, 0n); break;
           case 'scratch': lk.params.setPtr(i, this.scratch.get(p.name)!.ptr); break;
           case 'extra': lk.params.setPtr(i, this.extras[p.name]!.ptr); break;
+          case 'rope': lk.params.setPtr(i, ropePtr.get(`${p.headDim}:${p.theta}`)!); break;
           case 'int': {
             const v = evalInt(p.e, d);
             if (p.bits === 32) lk.params.setI32(i, v);
@@ -189,6 +232,10 @@ export class CudaExecutor {
       }
     }
 
+    if (this.timeLaunches && this.launchEvents) {
+      this.ctx.record(this.launchEvents[1], null);
+      this.lastGpuMs = this.ctx.elapsed(this.launchEvents[0], this.launchEvents[1]);
+    }
     const result: Record<string, HostTensor> = {};
     for (const [name, id] of Object.entries(g.outputs)) {
       if (!this.produced.has(id)) continue;
@@ -220,8 +267,9 @@ export class CudaExecutor {
     const ptr = this.ctx.alloc(bytes, `state '${name}' [${t.shape}]`);
     this.ctx.zero(ptr, bytes);
     this.stateBufs.set(t.data, { ptr, bytes });
-    this.liveStates.add(ptr);
-    this.stateRegistry.register(t.data, ptr, t.data);
+    const token = {};
+    this.liveStates.set(ptr, token);
+    this.stateRegistry.register(t.data, ptr, token);
     return ptr;
   }
 
@@ -259,78 +307,15 @@ export class CudaExecutor {
   dispose(): void {
     for (const w of this.weights.values()) this.ctx.free(w.ptr);
     this.weights.clear();
-    for (const b of [...this.inputBufs.values(), ...this.slots, ...this.scratch.values(), this.extras.x0, this.extras.confidence]) b?.release();
-    for (const p of this.liveStates) this.ctx.free(p);
+    for (const b of [...this.inputBufs.values(), ...this.slots, ...this.scratch.values(), this.extras.x0, this.extras.confidence, ...[...this.ropeTables.values()].map((t) => t.buf)]) b?.release();
+    for (const [p, token] of this.liveStates) {
+      this.stateRegistry.unregister(token);
+      this.ctx.free(p);
+    }
     this.liveStates.clear();
     for (const lk of this.kernels) lk.params.free();
   }
 }
-
-/** Compiles (or finds cached) and loads every kernel of a plan, several compiles at a time. */
-async function loadKernels(ctx: CudaContext, plan: CudaPlan, cache: KernelCache): Promise<LoadedKernel[]> {
-  const cc = ctx.info.major * 10 + ctx.info.minor;
-  const byName = new Map<string, CudaKernel>();
-  for (const k of plan.kernels) if (k.family !== 'host') byName.set(k.name, k);
-  for (const k of byName.values()) {
-    if (cc < k.minArch) throw new Error(`${k.name} needs compute capability ${k.minArch / 10} or newer; ${ctx.info.name} is ${ctx.info.major}.${ctx.info.minor}${plan.precision === 'bf16' ? ' (use --precision f32)' : ''}`);
-  }
-  const compiled = new Map<string, CompiledModule>();
-  const queue = [...byName.values()];
-  const workers = Array.from({ length: Math.min(8, queue.length) }, async () => {
-    for (let k = queue.shift(); k; k = queue.shift()) compiled.set(k.name, await compileModule(k.name, moduleSource(k), cc, cache));
-  });
-  await Promise.all(workers);
-  const fns = new Map<string, { fn: bigint; attrs: FunctionAttributes }>();
-  for (const [name, m] of compiled) {
-    const mod = ctx.loadModule(m.image, name);
-    const fn = ctx.getFunction(mod, name);
-    const attrs = ctx.functionAttributes(fn);
-    fns.set(name, { fn, attrs });
-    debugLog(1, `kernel ${name}: ${attrs.registers} registers, ${attrs.localBytes} B local, ${attrs.sharedBytes} B shared (${m.compiler}${m.cacheHit ? ', cached' : ''})`);
-  }
-  return plan.kernels.map((k) => ({
-    kernel: k,
-    fn: fns.get(k.name)?.fn ?? 0n,
-    params: new ParamBlock(k.params.length),
-    attrs: fns.get(k.name)?.attrs ?? null,
-    compiled: compiled.get(k.name) ?? null,
-  }));
-}
-
-/** Packs and uploads every weight a plan reads, converting to bf16 where the pack says so. */
-function uploadWeights(ctx: CudaContext, plan: CudaPlan, source: WeightSource): Map<string, { ptr: bigint; bytes: number }> {
-  const shapes = new Map<string, number[]>();
-  for (const n of plan.graph.ofKind('param')) {
-    if (n.shape.some((x) => typeof x !== 'number')) throw new Error(`param '${n.attrs.name}' has a symbolic shape`);
-    shapes.set(n.attrs.name, n.shape as number[]);
-  }
-  // Keep a fetched tensor only until the last pack that reads it (real models do not fit twice).
-  const uses = new Map<string, number>();
-  for (const p of plan.packs) for (const part of p.parts) if (part.param) uses.set(part.param, (uses.get(part.param) ?? 0) + 1);
-  const fetched = new Map<string, Float32Array>();
-  const fetch = (name: string) => {
-    let v = fetched.get(name);
-    if (!v) fetched.set(name, (v = source(name, shapes.get(name)!)));
-    return v;
-  };
-  const out = new Map<string, { ptr: bigint; bytes: number }>();
-  for (const p of plan.packs) {
-    const packed = packWeight(p, fetch);
-    const data = p.dtype === 'bf16' ? toBf16(packed) : packed;
-    const ptr = ctx.alloc(data.byteLength, `weight ${describePack(p)}`);
-    ctx.upload(ptr, data);
-    out.set(p.key, { ptr, bytes: data.byteLength });
-    for (const part of p.parts) {
-      if (!part.param) continue;
-      const left = uses.get(part.param)! - 1;
-      uses.set(part.param, left);
-      if (left === 0) fetched.delete(part.param);
-    }
-  }
-  return out;
-}
-
-const describePack = (p: PackSpec) => `${p.parts.map((x) => x.param ?? '(zeros)').join(' + ')} (${p.dtype}, ${fmtBytes(p.rows * Math.max(1, p.cols) * (p.dtype === 'bf16' ? 2 : 4))})`;
 
 /**
  * Plans, compiles and loads a graph's kernels on the GPU and uploads its weights. The graph is
@@ -338,10 +323,10 @@ const describePack = (p: PackSpec) => `${p.parts.map((x) => x.param ?? '(zeros)'
  * takes (f32 tensors by name; bf16 precision rounds them on upload).
  */
 export async function createCudaExecutor(graph: Graph, weightSource: WeightSource, opts: CudaExecutorOptions = {}): Promise<CudaExecutor> {
-  const ctx = CudaContext.open(opts.device ?? 0);
+  const ctx = opts.context ?? CudaContext.open(opts.device ?? 0);
   const plan = planCuda(graph, { precision: opts.precision ?? 'f32', headOutputs: opts.headOutputs ?? 'logits' });
   if (env.debug >= 3) debugLog(3, `cuda plan (${plan.precision}):\n${plan.kernels.map((k) => `  ${k.name}: ${k.fuses.join(' + ')} [nodes ${k.nodes.join(', ')}]`).join('\n')}`);
-  const kernels = await loadKernels(ctx, plan, opts.cache ?? new KernelCache());
+  const kernels = await loadKernels(ctx, plan, opts.cache ?? new KernelCache(), opts.compile ?? true);
   const weights = uploadWeights(ctx, plan, weightSource);
   const temps = new Set<number>();
   const isTemp = (id: number) => {

@@ -2,6 +2,9 @@ import type { Graph } from '../../ir/graph.ts';
 import type { HostTensor } from '../buffers.ts';
 import type { DimResolver } from './memory.ts';
 
+/** Largest position + 1 the RoPE tables cover (2^18: Dream's 32768 and beyond, at most 128 MB of table). */
+export const MAX_POSITION = 1 << 18;
+
 /**
  * Bounds checks the generated kernels do not make, done on the host before anything launches:
  * token ids, head rows, cache rows and key counts. Bad input is an error naming the value,
@@ -40,7 +43,7 @@ export function checkCudaOperands(g: Graph, host: Map<number, HostTensor>, d: Di
       case 'rope': {
         const pos = host.get(n.inputs[1]);
         if (pos) for (let i = 0; i < pos.data.length; i++) {
-          if (pos.data[i] < 0 || pos.data[i] >= 1 << 24) throw new RangeError(`position ${pos.data[i]} (at index ${i}) outside [0, 2^24)`);
+          if (pos.data[i] < 0 || pos.data[i] >= MAX_POSITION) throw new RangeError(`position ${pos.data[i]} (at index ${i}) outside [0, ${MAX_POSITION})`);
         }
         break;
       }

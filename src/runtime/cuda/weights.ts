@@ -1,4 +1,5 @@
 import type { PackSpec } from '../../codegen/cuda/types.ts';
+import { ropeInvFreq } from '../reference/ops.ts';
 
 /**
  * Host-side packing of weights into the layout the generated GEMMs read (see PackSpec): parts
@@ -59,4 +60,22 @@ export function fromBf16(b: Uint16Array): Float32Array {
   const u = new Uint32Array(b.length);
   for (let i = 0; i < b.length; i++) u[i] = b[i] << 16;
   return new Float32Array(u.buffer);
+}
+
+/**
+ * RoPE's (cos, sin) for positions [0, count) and frequencies [0, hd/2), interleaved, computed
+ * exactly as the reference does (angle = f32(f32(p) * inv_freq), then f32 cos and sin), so the
+ * kernels rotate bit-for-bit like the CPU and need no trigonometry of their own.
+ */
+export function ropeCosSin(headDim: number, theta: number, count: number): Float32Array {
+  const f = Math.fround, half = headDim / 2, inv = ropeInvFreq(headDim, theta);
+  const out = new Float32Array(count * half * 2);
+  for (let p = 0; p < count; p++) {
+    for (let i = 0; i < half; i++) {
+      const ang = f(f(p) * inv[i]);
+      out[(p * half + i) * 2] = f(Math.cos(ang));
+      out[(p * half + i) * 2 + 1] = f(Math.sin(ang));
+    }
+  }
+  return out;
 }

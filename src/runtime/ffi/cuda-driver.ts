@@ -148,23 +148,32 @@ export function check(call: string, rc: number, detail = ''): void {
 export class ParamBlock {
   readonly mem: bigint;
   private readonly n: number;
+  /** What each slot holds, so an unchanged value (the common case between steps) is not re-encoded. */
+  private readonly last: (bigint | number | undefined)[];
 
   constructor(n: number) {
     this.n = n;
+    this.last = new Array(n);
     this.mem = koffi.address(koffi.alloc('uint8_t', Math.max(1, n) * 16));
     for (let i = 0; i < n; i++) koffi.encode(this.mem, i * 8, 'uint64_t', this.mem + BigInt(n * 8 + i * 8));
   }
 
   setPtr(i: number, v: bigint): void {
+    if (this.last[i] === v) return;
     koffi.encode(this.mem, (this.n + i) * 8, 'uint64_t', v);
+    this.last[i] = v;
   }
 
   setI32(i: number, v: number): void {
+    if (this.last[i] === v) return;
     koffi.encode(this.mem, (this.n + i) * 8, 'int32_t', v);
+    this.last[i] = v;
   }
 
   setI64(i: number, v: number): void {
+    if (this.last[i] === v) return;
     koffi.encode(this.mem, (this.n + i) * 8, 'int64_t', BigInt(v));
+    this.last[i] = v;
   }
 
   /** The kernelParams array's address. */

@@ -1,4 +1,7 @@
-import { env } from '../../env.ts';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import koffi from 'koffi';
+import { env, debugLog } from '../../env.ts';
 import { cudaLibraryDirs, loadFirst } from './library-search.ts';
 
 /** A failed NVRTC call (not a compile error: those are NvrtcCompileError). */
@@ -46,6 +49,7 @@ export function loadNvrtc(): NvrtcLib {
   if (loaded) return loaded;
   const { lib, path } = loadFirst('libnvrtc (NVRTC, the CUDA run-time compiler)', ['libnvrtc.so.13', 'libnvrtc.so.12', 'libnvrtc.so'], cudaLibraryDirs(), env.nvrtcLib,
     'Install the CUDA toolkit (or PyTorch, whose nvidia/ wheels carry it), or set FASTDLLM_NVRTC_LIB to the path of libnvrtc.so.');
+  preloadBuiltins(path);
   const fns = {} as Record<string, Fn>;
   for (const [k, proto] of Object.entries(PROTOS)) {
     try {
@@ -81,5 +85,27 @@ export function checkNvrtc(f: NvrtcFns, call: string, rc: number): void {
       /* keep the number */
     }
     throw new NvrtcError(call, rc, name);
+  }
+}
+
+/**
+ * NVRTC dlopens libnvrtc-builtins by soname at compile time; loading it first from NVRTC's own
+ * folder makes that succeed even when the folder is on no search path (pip wheels, a bare toolkit).
+ */
+function preloadBuiltins(nvrtcPath: string): void {
+  if (!nvrtcPath.startsWith('/')) return;
+  try {
+    const dir = dirname(nvrtcPath);
+    for (const f of readdirSync(dir).filter((x) => x.startsWith('libnvrtc-builtins.so')).sort()) {
+      try {
+        koffi.load(join(dir, f));
+        debugLog(1, `preloaded ${join(dir, f)}`);
+        return;
+      } catch {
+        /* try the next name */
+      }
+    }
+  } catch {
+    /* NVRTC will search itself */
   }
 }

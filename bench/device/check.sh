@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The CUDA device check (issue 4). On the GPU machine, from the repository root:
+#   source .device/unpack.sh && bash bench/device/check.sh
+# Prints the card and driver, runs the CUDA tests (kernels vs the CPU reference, golden forward
+# and decoding in f32, bf16 at LLaDA-8B width, nvcc compile checks), times one dual-cache step
+# beside its floors and a PyTorch baseline, and prints a summary table last. Full logs go to
+# $OUT (the device tool's output folder), else ./.device-out. Each step has a time limit so the
+# whole stays under ~8 minutes; a step that fails does not stop the next.
+set -u -o pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-$PWD/.device-out}
+mkdir -p "$OUT"
+export FASTDLLM_CACHE_DIR=${FASTDLLM_CACHE_DIR:-/tmp/fastdllm-kernel-cache}
+export NO_COLOR=1 FORCE_COLOR=0
+export UV_THREADPOOL_SIZE=16  # NVRTC compiles run on libuv's pool (koffi async): one per core
+t0=$(date +%s)
+elapsed() { echo $(( $(date +%s) - t0 )); }
+step() { echo; echo "== $* (at $(elapsed) s)"; }
+
+step "card, driver, libraries"
+{ nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv,noheader 2>&1 || echo "nvidia-smi failed"; node --version; } | tee "$OUT/probe.log"
+if ! FASTDLLM_DEBUG=1 npx tsx bench/device/probe.ts 2>&1 | tee -a "$OUT/probe.log"; then
+  echo "check: no usable CUDA GPU on this machine (the reason is above); nothing else to run."
+  exit 2
+fi
+
+step "kernel tests: every kernel vs the CPU reference (log: vitest-kernels.log)"
+timeout 150 npx vitest run --reporter=verbose test/cuda/gpu-kernels.test.ts > "$OUT/vitest-kernels.log" 2>&1
+echo "exit $?"; grep -E "✓|×|FAIL|Tests |AssertionError|Error:" "$OUT/vitest-kernels.log" | head -40
+
+step "PyTorch baseline and ceilings (log: torch.log)"
+if python3 -c 'import torch; assert torch.cuda.is_available()' > /dev/null 2>&1; then
+  PYTHONUNBUFFERED=1 timeout 90 python3 bench/device/torch_baseline.py > "$OUT/torch.log" 2>&1; echo "exit $?"; tail -3 "$OUT/torch.log"
+else
+  echo "no PyTorch with CUDA here: the floors use datasheet rates" | tee "$OUT/torch.log"
+fi
+
+step "dual-cache step timing (log: bench.log)"
+timeout 120 npx tsx bench/device/step-bench.ts --out "$OUT/bench.json" --torch "$OUT/torch.log" > "$OUT/bench.log" 2>&1
+echo "exit $?"; tail -8 "$OUT/bench.log"
+
+step "nvcc compile checks, golden forward, bf16 at width (log: vitest-rest.log)"
+timeout 150 npx vitest run --reporter=verbose test/cuda/codegen.test.ts test/cuda/gpu-bf16-wide.test.ts test/cuda/gpu-golden.test.ts -t 'compile|generation|forward|bf16' > "$OUT/vitest-rest.log" 2>&1
+echo "exit $?"; grep -E "✓|×|FAIL|Tests |AssertionError|bf16 vs f32" "$OUT/vitest-rest.log" | head -40
+
+left=$(( 420 - $(elapsed) )); [ "$left" -lt 60 ] && left=60
+step "golden decoding cases in f32, ${left} s at most (log: vitest-decode.log)"
+timeout "$left" npx vitest run --reporter=verbose test/cuda/gpu-golden.test.ts -t 'decoding' > "$OUT/vitest-decode.log" 2>&1
+echo "exit $?"; grep -E "✓|×|FAIL|Tests |cases differ" "$OUT/vitest-decode.log" | head -40
+
+step "summary"
+npx tsx bench/device/summary.ts "$OUT"

@@ -1,0 +1,130 @@
+/**
+ * Times one dual-cache decode step (window 32, cache 288 rows, batch 1, 32 head rows) of a
+ * 4-layer LLaDA-8B-width model in bf16 (random weights, full 126464-row vocabulary) with CUDA
+ * events after warm-up, median of many, beside its two floors: the bytes the step must read
+ * over measured copy bandwidth, and its FLOPs over the tensor rate (measured by PyTorch when
+ * bench/device/torch_baseline.py ran first and its log is given, else the H100 datasheet).
+ *   npx tsx bench/device/step-bench.ts [--out FILE.json] [--torch torch.log] [--reps N]
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { hasCuda, probeCudaSync } from '../../src/runtime/cuda/device.ts';
+import { createCudaExecutor, type CudaExecutor } from '../../src/runtime/cuda/executor.ts';
+import { fmtBytes } from '../../src/runtime/cuda/context.ts';
+import { dualStepCalls, wideLlada, zeroStates } from '../../test/cuda/wide-model.ts';
+import { EmulatedDevice } from '../../test/cuda/emulated-device.ts';
+
+const { values } = parseArgs({ options: { out: { type: 'string' }, torch: { type: 'string' }, reps: { type: 'string' }, layers: { type: 'string' }, emulate: { type: 'boolean' } } });
+// --emulate: a narrow model on the CPU model of the kernels (test/cuda/emulated-device.ts), to
+// smoke-test this script where there is no GPU; its timings mean nothing.
+const emulate = values.emulate ?? false;
+if (!emulate && !hasCuda()) {
+  console.error(`step-bench: no usable CUDA GPU: ${probeCudaSync().reason}`);
+  process.exit(2);
+}
+const REPS = Number(values.reps ?? 50);
+const LAYERS = Number(values.layers ?? 4);
+/** The last line of a log that parses as a JSON object (torch_baseline.py prints its results so). */
+function lastJsonLine(file: string): Record<string, any> | null {
+  if (!existsSync(file)) return null;
+  for (const line of readFileSync(file, 'utf8').trim().split('\n').reverse()) {
+    try { const v = JSON.parse(line); if (v && typeof v === 'object') return v; } catch { /* not JSON */ }
+  }
+  return null;
+}
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+/** Device-to-device copy bandwidth (bytes read + written per second), 1 GiB, median of 10. */
+function copyBandwidth(ex: CudaExecutor): number {
+  const ctx = ex.ctx, n = emulate ? 1 << 20 : 1 << 30;
+  const a = ctx.alloc(n, 'bandwidth probe'), b = ctx.alloc(n, 'bandwidth probe');
+  try {
+    ctx.fill32(a, 0x3f800000, n / 4);
+    const e0 = ctx.createEvent(), e1 = ctx.createEvent();
+    const times: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      ctx.record(e0, null);
+      ctx.copy(b, a, n);
+      ctx.record(e1, null);
+      const ms = ctx.elapsed(e0, e1);
+      if (i >= 2) times.push(ms);
+    }
+    return (2 * n) / (median(times) / 1e3);
+  } finally {
+    ctx.free(a);
+    ctx.free(b);
+  }
+}
+
+const t0 = performance.now();
+const { graph, weights, vocab, config } = wideLlada(emulate ? 1 : LAYERS, emulate ? 512 : undefined, emulate);
+const D = config.dModel, F = config.mlpHidden, KV = config.nKvHeads * config.headDim;
+const device = emulate ? new EmulatedDevice() : null;
+const report: Record<string, unknown> = { emulated: emulate, layers: config.nLayers, vocab, window: 32, cacheRows: 288, batch: 1, headRows: 32, reps: REPS };
+const rows: string[] = [];
+// Both executors read the same tensors: make each once (the machine has the host memory).
+const made = new Map<string, Float32Array>();
+const source = weights(true);
+const memo = (name: string, shape: number[]) => {
+  let v = made.get(name);
+  if (!v) made.set(name, (v = source(name, shape)));
+  return v;
+};
+for (const headOutputs of ['logits', 'x0conf'] as const) {
+  const ex = await createCudaExecutor(graph, memo, { precision: 'bf16', headOutputs, ...(device ? { context: device.context, compile: false } : {}) });
+  device?.register(ex.plan.kernels);
+  try {
+    if (headOutputs === 'logits') {
+      report.device = ex.ctx.info;
+      report.setupSeconds = (performance.now() - t0) / 1e3;
+      report.copyBandwidthGBs = copyBandwidth(ex) / 1e9;
+    }
+    const [refresh, step] = dualStepCalls(vocab);
+    const states = zeroStates(graph, 1, 288);
+    ex.run(refresh, states);
+    ex.timeLaunches = true;
+    for (let i = 0; i < 5; i++) ex.run(step, states);
+    const gpu: number[] = [], wall: number[] = [];
+    for (let i = 0; i < REPS; i++) {
+      const w0 = performance.now();
+      ex.run(step, states);
+      wall.push(performance.now() - w0);
+      gpu.push(ex.lastGpuMs);
+    }
+    ex.timeLaunches = false;
+    // Per-kernel breakdown from one profiled run (synchronises after each launch).
+    ex.profile = true;
+    ex.run(step, states);
+    const byKernel = new Map<string, number>();
+    for (const p of ex.lastProfile) byKernel.set(p.name, (byKernel.get(p.name) ?? 0) + p.ms);
+    ex.profile = false;
+    const gemmBytes = ex.plan.packs.filter((p) => !p.key.includes('wte')).reduce((s, p) => s + p.rows * Math.max(1, p.cols) * (p.dtype === 'bf16' ? 2 : 4), 0);
+    const cacheBytes = 2 * config.nLayers * 288 * KV * 2;
+    report[headOutputs] = {
+      gpuMsMedian: median(gpu), gpuMsMin: Math.min(...gpu), wallMsMedian: median(wall), launches: ex.plan.kernels.length,
+      bytesRead: gemmBytes + cacheBytes, weightBytes: ex.weightBytes,
+      kernels: [...byKernel.entries()].map(([name, ms]) => ({ name, ms })),
+    };
+    rows.push(`${headOutputs.padEnd(7)} GPU ${median(gpu).toFixed(3)} ms (min ${Math.min(...gpu).toFixed(3)}), run() wall ${median(wall).toFixed(3)} ms, ${ex.plan.kernels.length} launches`);
+  } finally {
+    ex.dispose();
+  }
+}
+// Floors: weights + cache once over the measured copy bandwidth; 2 * rows * params over the tensor rate.
+const layerParams = D * (D + 2 * KV) + D * D + 3 * D * F;
+const flops = 2 * 32 * (config.nLayers * layerParams + vocab * D) + config.nLayers * 2 * 2 * 32 * 288 * D;
+const torch = values.torch ? lastJsonLine(values.torch) : null;
+const tflops = torch?.matmulTflops ?? 989;
+const bytes = (report.logits as { bytesRead: number }).bytesRead;
+const bw = report.copyBandwidthGBs as number;
+report.floors = { bytes, flops, bandwidthFloorMs: (bytes / (bw * 1e9)) * 1e3, computeFloorMs: (flops / (tflops * 1e12)) * 1e3, tensorTflops: tflops, tensorRateSource: torch?.matmulTflops ? 'measured (PyTorch bf16 matmul)' : 'H100 SXM datasheet (dense bf16)' };
+if (torch?.stepMsMedian) report.torch = torch;
+const f = report.floors as Record<string, number | string>;
+console.log([
+  `dual-cache step, ${config.nLayers} layers at ${emulate ? 'a narrow width (EMULATED: timings meaningless)' : 'LLaDA-8B width'}, bf16, window 32, cache 288, 32 head rows (${(report.device as { name: string }).name})`,
+  ...rows,
+  `floor (bytes): ${fmtBytes(bytes)} / ${bw.toFixed(0)} GB/s measured copy = ${(f.bandwidthFloorMs as number).toFixed(3)} ms`,
+  `floor (FLOPs): ${(flops / 1e9).toFixed(1)} GFLOP / ${tflops.toFixed(0)} TFLOP/s (${f.tensorRateSource}) = ${(f.computeFloorMs as number).toFixed(3)} ms`,
+  ...(torch?.stepMsMedian ? [`PyTorch baseline (same computation, eager bf16): ${torch.stepMsMedian.toFixed(3)} ms`] : []),
+].join('\n'));
+if (values.out) writeFileSync(values.out, JSON.stringify(report, null, 1));

@@ -1,0 +1,41 @@
+/**
+ * The short table bench/device/check.sh prints last: test counts per step, the step timing
+ * beside its floors and the PyTorch baseline. Reads the logs and JSON files in the folder given.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const dir = process.argv[2] ?? '.device-out';
+const read = (f: string) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8') : '');
+const json = (f: string) => { try { return JSON.parse(read(f)); } catch { return null; } };
+const rows: [string, string][] = [];
+/** A number to `d` decimals, or '?' (a missing or non-finite figure never breaks the table). */
+const n = (x: unknown, d = 3) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '?');
+const probe = read('probe.log');
+rows.push(['device', probe.match(/^device: (.*)$/m)?.[1] ?? probe.match(/^cuda: (.*)$/m)?.[1] ?? 'unknown']);
+rows.push(['driver / nvrtc', `${probe.match(/^driver: (\S+)/m)?.[1] ?? '?'} / ${probe.match(/^nvrtc: (\S+)/m)?.[1] ?? '?'}`]);
+for (const [label, f] of [['kernel tests', 'vitest-kernels.log'], ['codegen+forward+bf16', 'vitest-rest.log'], ['golden decoding', 'vitest-decode.log']]) {
+  const log = read(f).replace(/\x1b\[[0-9;]*m/g, '');
+  const tests = log.match(/Tests\s+(.*)$/m)?.[1]?.trim();
+  rows.push([label, tests ?? (log ? 'no result (timed out or crashed: see the log)' : 'not run')]);
+}
+const bench = json('bench.json');
+const torch = (() => {
+  for (const line of read('torch.log').trim().split('\n').reverse()) { try { const v = JSON.parse(line); if (v && typeof v === 'object') return v; } catch { /* not JSON */ } }
+  return null;
+})();
+if (bench) {
+  const f = bench.floors;
+  rows.push(['step, logits out', `${n(bench.logits?.gpuMsMedian)} ms GPU (median of ${bench.reps}), ${n(bench.logits?.wallMsMedian)} ms run() wall${bench.emulated ? ' (EMULATED)' : ''}`]);
+  rows.push(['step, x0+conf out', `${n(bench.x0conf?.gpuMsMedian)} ms GPU, ${n(bench.x0conf?.wallMsMedian)} ms run() wall`]);
+  rows.push(['floor: bytes', `${n(f?.bytes / 1e9, 2)} GB / ${n(bench.copyBandwidthGBs, 0)} GB/s = ${n(f?.bandwidthFloorMs)} ms`]);
+  rows.push(['floor: FLOPs', `${n(f?.flops / 1e9, 1)} GFLOP / ${n(f?.tensorTflops, 0)} TFLOP/s = ${n(f?.computeFloorMs)} ms`]);
+  rows.push(['vs floor', `${n(bench.x0conf?.gpuMsMedian / Math.max(f?.bandwidthFloorMs, f?.computeFloorMs), 2)}x the larger floor`]);
+} else {
+  rows.push(['step bench', 'no result (see bench.log)']);
+}
+rows.push(['PyTorch baseline', torch ? `${n(torch.stepMsMedian)} ms eager, ${n(torch.stepGraphMsMedian)} ms CUDA graph (torch ${torch.torch}); copy ${n(torch.copyGBs, 0)} GB/s, matmul ${n(torch.matmulTflops, 0)} TFLOP/s` : 'not run (no torch, or it failed: see torch.log)']);
+const w = Math.max(...rows.map((r) => r[0].length));
+const text = rows.map(([a, b]) => `${a.padEnd(w)}  ${b}`).join('\n') + '\n';
+writeFileSync(join(dir, 'summary.txt'), text);
+process.stdout.write(text);

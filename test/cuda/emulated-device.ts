@@ -1,0 +1,302 @@
+import koffi from 'koffi';
+import type { GemmDesc } from '../../src/codegen/cuda/gemm.ts';
+import type { CudaKernel, DeviceDType } from '../../src/codegen/cuda/types.ts';
+import type { ParamBlock } from '../../src/runtime/ffi/cuda-driver.ts';
+import type { CudaContext, DeviceInfo } from '../../src/runtime/cuda/context.ts';
+
+/**
+ * A CPU stand-in for CudaContext: device memory is host memory behind fake addresses, and each
+ * launch runs a TypeScript model of the kernel family, written from the CUDA templates' index
+ * maps (packed RoPE pairs, interleaved SwiGLU, cache rows, head partials) and numerics (A
+ * rounded to bf16 in the tensor-core core, outputs rounded by their storage). Driving the real
+ * CudaExecutor through it checks, without a GPU, everything around the kernels: plan, packing,
+ * launch parameters, buffer planning, states, outputs.
+ */
+export class EmulatedDevice {
+  readonly info: DeviceInfo;
+  private readonly mem = new Map<bigint, Uint8Array>();
+  private next = 0x7f0000000000n;
+  private readonly kernels = new Map<string, CudaKernel>();
+  launches = 0;
+
+  constructor(cc = 90) {
+    this.info = { ordinal: 0, name: 'emulated', major: Math.floor(cc / 10), minor: cc % 10, arch: `sm_${cc}`, multiprocessors: 1, totalBytes: 2 ** 34, l2Bytes: 0, sharedOptinBytes: 0, peakBandwidthGBs: 0, driverVersion: 'emulated', driverPath: '' };
+  }
+
+  /** The context the executor takes (`createCudaExecutor(..., { context })`). */
+  get context(): CudaContext {
+    return this as unknown as CudaContext;
+  }
+
+  /** Makes a plan's kernels launchable (by name). */
+  register(kernels: readonly CudaKernel[]): void {
+    for (const k of kernels) this.kernels.set(k.name, k);
+  }
+
+  alloc(bytes: number): bigint {
+    const p = this.next;
+    this.next += BigInt(Math.ceil(Math.max(1, bytes) / 4096) * 4096 + 4096);
+    this.mem.set(p, new Uint8Array(Math.max(1, bytes)));
+    return p;
+  }
+  free(p: bigint): void {
+    if (p && !this.mem.delete(p)) throw new Error(`emulated cuMemFree of unknown address ${p}`);
+  }
+  private bytes(p: bigint): Uint8Array {
+    const b = this.mem.get(p);
+    if (!b) throw new Error(`emulated device: address ${p} was not allocated (or was freed)`);
+    return b;
+  }
+  upload(dst: bigint, src: ArrayBufferView): void {
+    this.bytes(dst).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+  }
+  download(dst: ArrayBufferView, src: bigint): void {
+    new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength).set(this.bytes(src).subarray(0, dst.byteLength));
+  }
+  zero(p: bigint, n: number): void { this.bytes(p).fill(0, 0, n); }
+  copy(dst: bigint, src: bigint, n: number): void { this.bytes(dst).set(this.bytes(src).subarray(0, n)); }
+  fill32(p: bigint, word: number, count: number): void { new Uint32Array(this.bytes(p).buffer, 0, count).fill(word >>> 0); }
+  loadModule(): bigint { return 1n; }
+  getFunction(): bigint { return 1n; }
+  functionAttributes() { return { registers: 0, localBytes: 0, sharedBytes: 0, maxThreadsPerBlock: 1024 }; }
+  synchronize(): void {}
+  createEvent(): bigint { return 1n; }
+  record(): void {}
+  elapsed(): number { return 0; }
+
+  /** Writes back, rounded to bf16, the decoded copies of bf16 buffers a launch used. */
+  private flushes: (() => void)[] = [];
+  private decoded = new Map<bigint, Float32Array>();
+
+  private view(p: bigint, d: DeviceDType): ArrayLike<number> & { [i: number]: number } {
+    const b = this.bytes(p);
+    switch (d) {
+      case 'f32': return new Float32Array(b.buffer, 0, b.length >> 2);
+      case 'bf16': {
+        const have = this.decoded.get(p);
+        if (have) return have;
+        // Decoded to f32 for the launch; stores round to nearest even when it ends (untouched
+        // elements survive exactly: bf16 -> f32 -> bf16 is the identity).
+        const bits = new Uint16Array(b.buffer, 0, b.length >> 1);
+        const f32 = new Float32Array(bits.length);
+        const u = new Uint32Array(f32.buffer);
+        for (let i = 0; i < bits.length; i++) u[i] = bits[i] << 16;
+        this.flushes.push(() => { for (let i = 0; i < bits.length; i++) bits[i] = bfBits(f32[i]); });
+        this.decoded.set(p, f32);
+        return f32;
+      }
+      case 'i32': return new Int32Array(b.buffer, 0, b.length >> 2);
+      case 'u8': return b;
+      case 'f64': return new Float64Array(b.buffer, 0, b.length >> 3);
+    }
+  }
+
+  launch(_fn: bigint, grid: readonly number[], _block: readonly number[], _smem: number, params: ParamBlock, _stream: unknown, name: string): void {
+    const k = this.kernels.get(name);
+    if (!k) throw new Error(`emulated launch of unregistered kernel ${name}`);
+    this.launches++;
+    const n = k.params.length;
+    const arg = k.params.map((p, i) => {
+      const off = (n + i) * 8;
+      if (p.k === 'int') return p.bits === 32 ? koffi.decode(params.address, off, 'int32_t') : Number(koffi.decode(params.address, off, 'int64_t'));
+      return BigInt(koffi.decode(params.address, off, 'uint64_t'));
+    });
+    const ptr = (i: number) => arg[i] as bigint;
+    const int = (i: number) => arg[i] as number;
+    const m = k.meta as any;
+    try {
+      this.run(k, m, grid, ptr, int);
+    } finally {
+      for (const f of this.flushes) f();
+      this.flushes = [];
+      this.decoded.clear();
+    }
+  }
+
+  private run(k: CudaKernel, m: any, grid: readonly number[], ptr: (i: number) => bigint, int: (i: number) => number): void {
+    switch (k.family) {
+      case 'gemm': return this.gemm(m as GemmDesc & { tiles: number }, ptr, int);
+      case 'head_select': return this.headSelect(ptr(0), int(1), int(2), ptr(3), ptr(4));
+      case 'attention': return this.attention(m, ptr, int);
+      case 'embed': {
+        const t = this.view(ptr(0), m.table), ids = this.view(ptr(1), 'i32'), out = this.view(ptr(2), 'f32');
+        for (let r = 0; r < int(3); r++) for (let e = 0; e < m.width; e++) out[r * m.width + e] = t[ids[r] * m.width + e];
+        return;
+      }
+      case 'rmsnorm': {
+        const x = this.view(ptr(0), m.in), w = this.view(ptr(1), 'f32'), out = this.view(ptr(2), m.out);
+        for (let r = 0; r < int(3); r++) {
+          let ss = 0;
+          for (let e = 0; e < m.width; e++) ss += x[r * m.width + e] ** 2;
+          const rs = f(1 / Math.sqrt(f(f(ss) / m.width) + f(m.eps)));
+          for (let e = 0; e < m.width; e++) out[r * m.width + e] = f(f(x[r * m.width + e] * rs) * w[e]);
+        }
+        return;
+      }
+      case 'elementwise': {
+        const a = this.view(ptr(0), m.in), b = ptr(1) ? this.view(ptr(1), m.in) : a, out = this.view(ptr(2), m.out);
+        for (let i = 0; i < int(3); i++) out[i] = m.op === 'add' ? a[i] + b[i] : m.op === 'mul' ? a[i] * b[i] : m.op === 'silu' ? silu(a[i]) : silu(a[i]) * b[i];
+        return;
+      }
+      case 'copy_rows': {
+        const x = this.view(ptr(0), m.in), rows = ptr(1) ? this.view(ptr(1), 'i32') : null, out = this.view(ptr(2), m.out);
+        const [T, R, Kmax, start] = [int(3), int(4), int(5), int(6)];
+        for (let b = 0; b < grid[1]; b++) for (let r = 0; r < grid[0]; r++) {
+          const [src, dst] = m.mode === 'gather' ? [b * T + rows![b * R + r], b * R + r] : m.mode === 'shift' ? [b * T + Math.max(r - 1, 0), b * T + r] : [b * T + r, b * Kmax + start + r];
+          for (let e = 0; e < m.width; e++) out[dst * m.width + e] = x[src * m.width + e];
+        }
+        return;
+      }
+      case 'repeat_kv': {
+        const x = this.view(ptr(0), m.in), out = this.view(ptr(1), m.out);
+        const W = m.kvHeads * m.repeats * m.headDim;
+        for (let r = 0; r < int(2); r++) for (let e = 0; e < W; e++) {
+          const h = Math.floor(e / m.headDim);
+          out[r * W + e] = x[(r * m.kvHeads + Math.floor(h / m.repeats)) * m.headDim + (e % m.headDim)];
+        }
+        return;
+      }
+      case 'rope': {
+        const x = this.view(ptr(0), m.in), pos = this.view(ptr(1), 'i32'), table = this.view(ptr(2), 'f32'), out = this.view(ptr(3), m.out);
+        const half = m.headDim / 2;
+        for (let r = 0; r < int(4); r++) for (let h = 0; h < m.heads; h++) for (let i = 0; i < half; i++) {
+          const c = table[(pos[r] * half + i) * 2], s = table[(pos[r] * half + i) * 2 + 1];
+          const o = r * m.heads * m.headDim + h * m.headDim + i, u = x[o], v = x[o + half];
+          out[o] = u * c - v * s;
+          out[o + half] = v * c + u * s;
+        }
+        return;
+      }
+      default:
+        throw new Error(`emulated device: no model of family ${k.family}`);
+    }
+  }
+
+  private gemm(d: GemmDesc & { tiles: number }, ptr: (i: number) => bigint, int: (i: number) => number): void {
+    const [M, T, R, Kmax, start] = [int(12), int(13), int(14), int(15), int(16)];
+    const X = this.view(ptr(0), d.a), W = this.view(ptr(3), d.precision);
+    const rows = ptr(1) ? this.view(ptr(1), 'i32') : null, normw = ptr(2) ? this.view(ptr(2), 'f32') : null;
+    const bias = ptr(4) ? this.view(ptr(4), 'f32') : null, res = ptr(5) ? this.view(ptr(5), 'f32') : null;
+    const pos = ptr(9) ? this.view(ptr(9), 'i32') : null, table = ptr(10) ? this.view(ptr(10), 'f32') : null;
+    const { n: N, k: K } = d;
+    const a = new Float64Array(K);
+    const vals = new Float32Array(N);
+    for (let m = 0; m < M; m++) {
+      const src = d.gather ? Math.floor(m / R) * T + rows![m] : m;
+      let ss = 0;
+      for (let k = 0; k < K; k++) {
+        const x = X[src * K + k];
+        ss = f(ss + f(x * x));
+        let v = normw ? f(x * normw[k]) : x;
+        if (d.cfg.core === 'mma') v = bf(v);
+        a[k] = v;
+      }
+      const rs = d.norm ? f(1 / Math.sqrt(f(ss / K) + f(d.norm.eps))) : 1;
+      for (let n = 0; n < N; n++) {
+        let acc = 0;
+        for (let k = 0; k < K; k++) acc += a[k] * W[n * K + k];
+        let v = f(f(acc) * rs);
+        if (bias) v = f(v + bias[n]);
+        vals[n] = v;
+      }
+      for (let n = 0; n < N; n += 2) {
+        const has1 = n + 1 < N;
+        let v0 = vals[n], v1 = has1 ? vals[n + 1] : 0;
+        if (d.epi.kind === 'glu') {
+          this.view(ptr(6), d.epi.out)[m * (N / 2) + n / 2] = f(silu(v0) * v1);
+          continue;
+        }
+        if (res) { v0 = f(v0 + res[m * N + n]); if (has1) v1 = f(v1 + res[m * N + n + 1]); }
+        vals[n] = v0;
+        if (has1) vals[n + 1] = v1;
+        if (d.epi.kind === 'head' && !d.epi.writeLogits) continue;
+        const segs = d.epi.kind === 'seg' ? d.epi.segs : [{ width: N, rope: null, cache: false, out: 'f32' as DeviceDType }];
+        let base = 0, si = 0;
+        while (n >= base + segs[si].width) base += segs[si++].width;
+        const g = segs[si], l = n - base, out = this.view(ptr(6 + si), g.out);
+        const row = g.cache ? Math.floor(m / T) * Kmax + start + (m % T) : m;
+        if (g.rope) {
+          const hd = g.rope.headDim, h = Math.floor(l / hd), i = (l % hd) >> 1;
+          const c = table![(pos![m] * (hd / 2) + i) * 2], s = table![(pos![m] * (hd / 2) + i) * 2 + 1];
+          out[row * g.width + h * hd + i] = v0 * c - v1 * s;
+          out[row * g.width + h * hd + i + hd / 2] = v1 * c + v0 * s;
+        } else {
+          out[row * g.width + l] = v0;
+          if (has1) out[row * g.width + l + 1] = v1;
+        }
+      }
+      if (d.epi.kind === 'head') {
+        const st = this.bytes(ptr(11));
+        const dv = new DataView(st.buffer);
+        for (let t = 0; t < d.tiles; t++) {
+          let best = -Infinity, bi = 0x7fffffff, s = 0;
+          for (let n = t * 64; n < Math.min(N, t * 64 + 64); n++) if (vals[n] > best) { best = vals[n]; bi = n; }
+          for (let n = t * 64; n < Math.min(N, t * 64 + 64); n++) s += Math.exp(vals[n] - best);
+          const o = (m * d.tiles + t) * 16;
+          dv.setFloat32(o, best, true);
+          dv.setInt32(o + 4, bi, true);
+          dv.setFloat64(o + 8, s, true);
+        }
+      }
+    }
+  }
+
+  private headSelect(stats: bigint, tiles: number, M: number, x0p: bigint, confp: bigint): void {
+    const dv = new DataView(this.bytes(stats).buffer);
+    const x0 = this.view(x0p, 'i32'), conf = this.view(confp, 'f64');
+    for (let m = 0; m < M; m++) {
+      let best = -Infinity, bi = 0x7fffffff;
+      for (let t = 0; t < tiles; t++) {
+        const o = (m * tiles + t) * 16, v = dv.getFloat32(o, true), i = dv.getInt32(o + 4, true);
+        if (v > best || (v === best && i < bi)) { best = v; bi = i; }
+      }
+      let s = 0;
+      for (let t = 0; t < tiles; t++) { const o = (m * tiles + t) * 16; s += dv.getFloat64(o + 8, true) * Math.exp(dv.getFloat32(o, true) - best); }
+      x0[m] = bi;
+      conf[m] = 1 / s;
+    }
+  }
+
+  private attention(d: { heads: number; kvHeads: number; headDim: number; scale: number; q: DeviceDType; cache: DeviceDType; out: DeviceDType }, ptr: (i: number) => bigint, int: (i: number) => number): void {
+    const q = this.view(ptr(0), d.q), kc = this.view(ptr(1), d.cache), vc = this.view(ptr(2), d.cache), mask = this.view(ptr(3), 'u8'), out = this.view(ptr(4), d.out);
+    const [B, T, K, Kmax] = [int(5), int(6), int(7), int(8)];
+    const { heads: H, kvHeads: KV, headDim: hd } = d, rg = H / KV, sc = f(d.scale);
+    const s = new Float64Array(K), acc = new Float64Array(hd);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) for (let h = 0; h < H; h++) {
+      const kh = Math.floor(h / rg), qo = ((b * T + t) * H + h) * hd;
+      let mx = -Infinity;
+      for (let j = 0; j < K; j++) {
+        if (!mask[b * K + j]) { s[j] = -Infinity; continue; }
+        let dot = 0;
+        for (let e = 0; e < hd; e++) dot += q[qo + e] * kc[((b * Kmax + j) * KV + kh) * hd + e];
+        s[j] = f(f(dot) * sc);
+        mx = Math.max(mx, s[j]);
+      }
+      let sum = 0;
+      acc.fill(0);
+      for (let j = 0; j < K; j++) {
+        if (s[j] === -Infinity) continue;
+        const p = Math.exp(s[j] - mx);
+        sum += p;
+        for (let e = 0; e < hd; e++) acc[e] += p * vc[((b * Kmax + j) * KV + kh) * hd + e];
+      }
+      for (let e = 0; e < hd; e++) out[qo + e] = sum > 0 ? acc[e] / sum : 0;
+    }
+  }
+}
+
+const f = Math.fround;
+const silu = (x: number) => x / (1 + Math.exp(-x));
+const F32 = new Float32Array(1), U32 = new Uint32Array(F32.buffer);
+/** bf16 rounding (nearest even) of one value, as fd::f2bf. */
+function bfBits(x: number): number {
+  F32[0] = x;
+  const u = U32[0];
+  if ((u & 0x7f800000) === 0x7f800000 && (u & 0x7fffff) !== 0) return ((u >>> 16) | 0x40) & 0xffff;
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+function bf(x: number): number {
+  U32[0] = bfBits(x) << 16;
+  return F32[0];
+}
+

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { decodeIds } from '../../src/decode/generate.ts';
+import { forwardFull } from '../../src/runtime/forward.ts';
+import { createCudaExecutor } from '../../src/runtime/cuda/executor.ts';
+import { asHostModel, loadCudaModel } from '../../src/runtime/cuda/model.ts';
+import { caseOptions } from '../helpers/case-options.ts';
+import { loadCases, loadForwardGolden, modelDir, relErr } from '../helpers/golden.ts';
+import { EmulatedDevice } from './emulated-device.ts';
+import { TEST_SHAPES } from './gpu-helpers.ts';
+import { checkFallbacks, checkTinyModel, type MakeExecutor } from './kernel-checks.ts';
+
+/**
+ * The CUDA executor end to end on an emulated device (no GPU): the real plan, packing, launch
+ * parameters, buffer planning and state handling, with a CPU model of each kernel family (and
+ * nothing compiled: the nvcc checks cover that). What the GPU run then adds is the kernels' own code.
+ */
+const emulated = (dev = new EmulatedDevice()): MakeExecutor => async (g, w, o) => {
+  const ex = await createCudaExecutor(g, w, { ...o, context: dev.context, compile: false });
+  dev.register(ex.plan.kernels);
+  return ex;
+};
+
+describe('CUDA executor on an emulated device', () => {
+  for (const { name, dims } of TEST_SHAPES) {
+    for (const precision of ['f32', 'bf16'] as const) {
+      it(`${name}, ${precision}`, () => checkTinyModel(emulated(), name, dims, precision, [1, 7, 33], 2, 40));
+    }
+  }
+
+  it('fallback kernels', async () => {
+    for (const kvHeads of [1, 3]) await checkFallbacks(emulated(), kvHeads, 2);
+  });
+
+  it('golden forward and decoding cases of two fixture models (f32)', async () => {
+    const golden = loadForwardGolden();
+    for (const name of ['llada_s20', 'dream_s5']) {
+      const dev = new EmulatedDevice();
+      const cm = await loadCudaModel(modelDir(name), { precision: 'f32', context: dev.context, compile: false });
+      dev.register(cm.executor.plan.kernels);
+      const m = asHostModel(cm);
+      const v = golden[name].vectors.find((x) => x.call === 'full')!;
+      const out = forwardFull(m, [v.input_ids]);
+      const V = v.logits.shape[1];
+      expect(relErr(Array.from(out.data.subarray(0, v.logits.head_rows.length * V)), v.logits.head_rows.flat())).toBeLessThan(1e-4);
+      const cases = loadCases(name.startsWith('llada') ? 'llada' : 'dream').filter((c) => c.model === name);
+      for (const routine of ['generate', 'prefix_cache', 'dual_cache']) {
+        for (const c of cases.filter((x) => x.routine === routine && x.nfe <= 12).slice(0, 1)) {
+          let result;
+          for (const ev of decodeIds(m, [c.prompt], caseOptions(c))) if (ev.type === 'done') result = ev.result;
+          expect(result!.tokens[0], c.id).toEqual(c.generated);
+          expect(result!.nfe, c.id).toBe(c.nfe);
+        }
+      }
+      cm.executor.dispose();
+    }
+  });
+});
