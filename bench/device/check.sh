@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+npx() { local t="$1"; shift; node "node_modules/.bin/$t" "$@"; }
 # The CUDA device check (issue 4). On the GPU machine, from the repository root:
 #   source .device/unpack.sh && bash bench/device/check.sh
 # Prints the card and driver, runs the CUDA tests (kernels vs the CPU reference, golden forward
