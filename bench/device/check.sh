@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-npx() { local t="$1"; shift; node "node_modules/.bin/$t" "$@"; }
+mkdir -p .device/shim && printf '#!/usr/bin/env bash\nt="$1"; shift; exec node "node_modules/.bin/$t" "$@"\n' > .device/shim/npx && chmod +x .device/shim/npx && export PATH="$PWD/.device/shim:$PATH"
 # The CUDA device check (issue 4). On the GPU machine, from the repository root:
 #   source .device/unpack.sh && bash bench/device/check.sh
 # Prints the card and driver, runs the CUDA tests (kernels vs the CPU reference, golden forward
