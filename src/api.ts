@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadTokenizer, StreamingDetokenizer, type TextTokenizer } from './io/tokenizer.ts';
-import { loadHostModel, type HostModel, type LoadOptions } from './runtime/model.ts';
+import { loadModelOn, type HostModel, type LoadOptions } from './runtime/model.ts';
 import { decodeIds, countGenerated, type DecodeResult, type DecodeStreamEvent } from './decode/generate.ts';
 import { OptionError, type GenerateOptions } from './decode/options.ts';
 
@@ -15,10 +15,14 @@ export interface Model {
   tokenizer: TextTokenizer | null;
 }
 
-/** Loads an HF-layout checkpoint directory (config.json, safetensors, optional tokenizer.json). */
+/**
+ * Loads an HF-layout checkpoint directory (config.json, safetensors, optional tokenizer.json)
+ * on `options.device` ('cpu' by default; 'cuda'; or 'auto', whose choice and reason are in
+ * `model.host.device`).
+ */
 export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options: LoadOptions = {}): Promise<Model> {
   if (!existsSync(join(dir, 'config.json'))) throw new Error(`${dir}: no config.json (not a model directory)`);
-  const host = await loadHostModel(dir, options);
+  const host = await loadModelOn(dir, options);
   return { dir, host, tokenizer: await loadTokenizer(dir) };
 }
 

@@ -46,3 +46,24 @@ export function choiceFlag<C extends string>(v: string | undefined, flag: string
 
 /** genLength -> --gen-length (option names in errors become the CLI's flags). */
 export const flagOf = (option: string) => `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** The flags that choose where and how a model runs (generate, forward, eval). */
+export const DEVICE_FLAGS = {
+  device: { type: 'string' }, precision: { type: 'string' }, backend: { type: 'string' },
+} as const;
+
+export const DEVICE_HELP = `--device cpu|cuda|auto (default auto: the GPU when the CUDA driver and NVRTC load, else the CPU,
+and it says which and why on stderr); --precision f32|bf16 (GPU only; default f32, the CPU's
+results); --backend native|reference (CPU kernels: generated C++, or the TypeScript reference).`;
+
+/** --device / --precision / --backend as load options. */
+export function loadOptionsFromFlags(v: Record<string, unknown>): { device: 'cpu' | 'cuda' | 'auto'; precision?: 'f32' | 'bf16'; backend?: 'native' | 'reference' | 'auto' } {
+  const device = choiceFlag(v.device as string | undefined, '--device', ['cpu', 'cuda', 'auto'] as const) ?? 'auto';
+  const precision = choiceFlag(v.precision as string | undefined, '--precision', ['f32', 'bf16'] as const);
+  const backend = choiceFlag(v.backend as string | undefined, '--backend', ['native', 'reference', 'auto'] as const);
+  if (backend !== undefined && backend !== 'auto' && device === 'cuda') throw new UsageError(`--backend ${backend} chooses CPU kernels; it cannot go with --device cuda`);
+  if (precision === 'bf16' && device === 'cpu') throw new UsageError('--precision bf16 runs on the GPU only; the CPU runs f32 (drop --precision or use --device cuda|auto)');
+  // Asking for CPU kernels by name means the CPU, even under the default auto.
+  const dev = backend !== undefined && backend !== 'auto' && device === 'auto' ? 'cpu' : device;
+  return { device: dev, precision, backend };
+}

@@ -25,7 +25,14 @@ export interface ArithProblem {
 export type ArithSplit = 'train' | 'heldout';
 
 /** Exclusive upper bound of every value in a problem (start, operands, results). */
-export const MAX_VALUE = 200;
+export const MAX_VALUE = 100;
+/** Largest amount added or taken away in one step ("buys N more", "gives N to Ben"). */
+export const MAX_OPERAND = 20;
+/** Largest starting count when the story starts from a plain number. */
+export const MAX_START = 40;
+/** Largest number of containers, and largest count per container, in a grouping step. */
+export const MAX_GROUPS = 6;
+export const MAX_PER_GROUP = 10;
 /** Default seed of `arithSplit`. */
 export const DEFAULT_SEED = 20250527;
 
@@ -124,7 +131,7 @@ function addStep(
   const she = SUBJECT[g];
   const kind = pick(rng, opsLeft >= 2 ? ['add', 'sub', 'mul', 'groups'] : ['add', 'sub', 'mul']);
   if (kind === 'add') {
-    const b = randInt(rng, 1, 30);
+    const b = randInt(rng, 1, MAX_OPERAND);
     if (c + b >= MAX_VALUE) return false;
     const text = pick(rng, [
       `${she} buys ${b} more.`,
@@ -139,7 +146,7 @@ function addStep(
   }
   if (kind === 'sub') {
     if (c < 2) return false;
-    const b = randInt(rng, 1, Math.min(c - 1, 30));
+    const b = randInt(rng, 1, Math.min(c - 1, MAX_OPERAND));
     const text = pick(rng, [
       `${she} gives ${b} to ${friend}.`,
       `${she} loses ${b}.`,
@@ -162,8 +169,8 @@ function addStep(
   }
   // groups: k containers of b each are added (two operations).
   const [, plural] = pick(rng, CONTAINERS);
-  const k = randInt(rng, 2, 9);
-  const b = randInt(rng, 2, 12);
+  const k = randInt(rng, 2, MAX_GROUPS);
+  const b = randInt(rng, 2, MAX_PER_GROUP);
   const x = k * b;
   if (c + x >= MAX_VALUE) return false;
   story.sentences.push(`${she} buys ${k} ${plural} with ${b} in each.`);
@@ -187,14 +194,14 @@ export function generateProblem(rng: Rng): ArithProblem {
     const story: Story = { sentences: [], equations: [], value: 0, ops: 0 };
     if (rng() < 0.3) {
       const [single, plural] = pick(rng, CONTAINERS);
-      const k = randInt(rng, 2, 9);
-      const b = randInt(rng, 2, 12);
+      const k = randInt(rng, 2, MAX_GROUPS);
+      const b = randInt(rng, 2, MAX_PER_GROUP);
       story.sentences.push(`${name} has ${k} ${plural} of ${obj}.`, `Each ${single} holds ${b}.`);
       story.equations.push(equation(rng, k, '*', b, k * b));
       story.value = k * b;
       story.ops = 1;
     } else {
-      story.value = randInt(rng, 2, 50);
+      story.value = randInt(rng, 2, MAX_START);
       story.sentences.push(`${name} has ${story.value} ${obj}.`);
     }
     const startSentences = story.sentences.length;

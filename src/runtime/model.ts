@@ -1,52 +1,75 @@
-import { join } from 'node:path';
-import { fuse } from '../ir/passes/fuse.ts';
 import type { Graph } from '../ir/graph.ts';
-import { buildForwardGraph, type DecoderConfig, type ModelDefinition } from '../models/define.ts';
-import { findModelDefinition } from '../models/registry.ts';
-import { Checkpoint } from '../io/checkpoint.ts';
-import { loadHfConfig } from '../io/config.ts';
-import { CheckpointError } from '../io/errors.ts';
+import type { DecoderConfig, ModelDefinition } from '../models/define.ts';
+import type { HostTensor } from './buffers.ts';
 import { GraphExecutor } from './executor.ts';
 import type { HostBackend } from './kernel.ts';
 import { pickHostBackend, type HostBackendName } from './host-backends.ts';
+import { withModelSource } from './model-source.ts';
+import { resolveDevice, type DeviceChoice } from './cuda/device.ts';
+import { loadCudaModel } from './cuda/model.ts';
+import type { CudaPrecision } from '../codegen/cuda/types.ts';
 
-/** A model ready to run on the host: its definition, config, fused forward graph and weights. */
+/**
+ * What the decode loop needs of a model's executor: one forward over the graph's inputs and
+ * states (KV caches). The CPU's GraphExecutor and the GPU's CudaExecutor both provide it.
+ */
+export interface ForwardExecutor {
+  run(inputs: Record<string, HostTensor>, states?: Record<string, HostTensor>): Record<string, HostTensor>;
+  dispose?(): void;
+}
+
+/**
+ * A model ready to run: its definition, config, fused forward graph and an executor holding
+ * its weights, on the CPU (`backend` native or reference) or a GPU (`backend` cuda-f32 or
+ * cuda-bf16). The name is historical: the decode loop on the host drives either.
+ */
 export interface HostModel {
   dir: string;
   definition: ModelDefinition<DecoderConfig>;
   config: DecoderConfig;
   graph: Graph;
-  executor: GraphExecutor;
+  executor: ForwardExecutor;
   backend: string;
+  /** Where it runs and why that device was chosen (set by loadModelOn). */
+  device?: DeviceChoice;
 }
 
+export type DeviceRequest = 'cpu' | 'cuda' | 'auto';
+
 export interface LoadOptions {
-  /** 'native' compiles generated C++ kernels; 'reference' interprets in TypeScript; 'auto' prefers native. */
+  /** 'cpu' (default), 'cuda', or 'auto' (the GPU when the driver and NVRTC load, else the CPU). */
+  device?: DeviceRequest;
+  /** GPU arithmetic: 'f32' (default; the CPU's results) or 'bf16' (bf16 weights and activations, f32 accumulation). The CPU always runs f32. */
+  precision?: CudaPrecision;
+  /** CPU kernels: 'native' compiles generated C++; 'reference' interprets in TypeScript; 'auto' prefers native. */
   backend?: HostBackendName | HostBackend;
   /** Use this definition instead of looking config.json's model_type up in the registry. */
   definition?: ModelDefinition<any>;
 }
 
-/** Reads config.json, builds the model's graph with the DSL, fuses it, binds the weights. */
+/** Reads config.json, builds the model's graph with the DSL, fuses it, binds the weights on the CPU. */
 export async function loadHostModel(dir: string, opts: LoadOptions = {}): Promise<HostModel> {
-  const hf = loadHfConfig(dir);
-  const file = join(dir, 'config.json');
-  const definition = opts.definition ?? findModelDefinition(hf, file);
-  const config = definition.fromHfConfig(hf, file);
-  const ckpt = Checkpoint.open(dir);
-  try {
-    const graph = fuse(buildForwardGraph(definition, config, { hasWeight: (n) => ckpt.has(n) }));
+  return withModelSource(dir, opts.definition, async ({ definition, config, graph, weights }) => {
     const backend = typeof opts.backend === 'object' ? opts.backend : await pickHostBackend(opts.backend ?? 'auto');
-    const executor = await GraphExecutor.create(graph, backend, (name, shape) => {
-      if (!ckpt.has(name)) throw new CheckpointError(`${dir}: tensor '${name}' missing from the checkpoint (needed by ${definition.architecture} with this config.json)`, dir, name);
-      const info = ckpt.info(name);
-      if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-        throw new CheckpointError(`${info.file}: tensor '${name}' has shape [${info.shape}], config.json implies [${shape}]`, info.file, name);
-      }
-      return ckpt.readF32(name);
-    });
-    return { dir, definition, config, graph, executor, backend: backend.name };
-  } finally {
-    ckpt.close();
+    const executor = await GraphExecutor.create(graph, backend, weights);
+    return { dir, definition, config, graph, executor, backend: backend.name, device: { device: 'cpu', reason: 'requested --device cpu' } };
+  });
+}
+
+/**
+ * Loads a model on the device `opts.device` names (default cpu). `auto` picks the GPU when one
+ * is usable and records why it did or did not in `model.device.reason`; bf16 without a GPU is
+ * refused rather than silently run in f32.
+ */
+export async function loadModelOn(dir: string, opts: LoadOptions = {}): Promise<HostModel> {
+  const choice = resolveDevice(opts.device ?? 'cpu');
+  if (choice.device === 'cuda') {
+    const m = await loadCudaModel(dir, { precision: opts.precision ?? 'f32', definition: opts.definition });
+    return { ...m, device: choice };
   }
+  if (opts.precision === 'bf16') {
+    throw new Error(`--precision bf16 needs a GPU, but the model runs on the CPU (${choice.reason}); the CPU runs f32 only`);
+  }
+  const m = await loadHostModel(dir, opts);
+  return { ...m, device: choice };
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.ts';
+import { hasCuda } from '../../src/runtime/cuda/device.ts';
 import { loadCases, loadForwardGolden, modelDir, relErr, type GoldenCase } from '../helpers/golden.ts';
 
 const FLAG = { generate: 'none', prefix_cache: 'prefix', dual_cache: 'dual' } as const;
@@ -82,6 +83,41 @@ describe('fastdllm generate --json', () => {
     const e = cli(['generate', '--model', modelDir('llada_s3'), '--prompt-ids', '1,2,999']);
     expect(e.code).toBe(1);
     expect(e.stderr).toMatch(/id 999 at index 2 is outside the vocabulary \[0, 256\)/);
+  });
+});
+
+describe('device selection (--device, --precision)', () => {
+  const m = ['--model', modelDir('llada_s3'), '--prompt-ids', '1,2,3', '--gen-length', '8', '--block-length', '8'];
+
+  it('refuses contradictory device flags with the flag named and exit code 2', () => {
+    const cases: [string[], RegExp][] = [
+      [['--device', 'tpu'], /--device: must be one of cpu, cuda, auto/],
+      [['--precision', 'f16'], /--precision: must be one of f32, bf16/],
+      [['--device', 'cpu', '--precision', 'bf16'], /--precision bf16 runs on the GPU only/],
+      [['--device', 'cuda', '--backend', 'reference'], /--backend reference chooses CPU kernels; it cannot go with --device cuda/],
+    ];
+    for (const [flags, pattern] of cases) {
+      const r = cli(['generate', ...m, ...flags]);
+      expect(r.code, flags.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(pattern);
+    }
+  });
+
+  it('--device cpu and the default auto give the same tokens; auto says where it ran and why', () => {
+    const cpu = cli(['generate', ...m, '--device', 'cpu', '--json']);
+    expect(cpu.code, cpu.stderr).toBe(0);
+    const auto = cli(['generate', ...m, '--show-speed']);
+    expect(auto.code, auto.stderr).toBe(0);
+    expect(auto.stderr).toMatch(hasCuda() ? /^device: cuda \[cuda-f32\] auto: / : /^device: cpu \[(native|reference)\] auto: no usable CUDA GPU \(.+\); running on the CPU/m);
+    expect(auto.stdout.trim()).toBe(JSON.parse(cpu.stdout).tokens[0].join(','));
+  });
+
+  it.runIf(!hasCuda())('--device cuda without a GPU is a clear error, not a crash', () => {
+    for (const cmd of [['generate', ...m], ['forward', '--model', modelDir('llada_s3'), '--ids', '1,2,3']]) {
+      const r = cli([...cmd, '--device', 'cuda']);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/--device cuda: no usable CUDA GPU: /);
+    }
   });
 });
 

@@ -1,21 +1,24 @@
-import { loadHostModel } from '../../runtime/model.ts';
+import { loadModelOn } from '../../runtime/model.ts';
 import { forwardFull } from '../../runtime/forward.ts';
-import { idsFlag, parseFlags, UsageError, choiceFlag } from '../args.ts';
+import { DEVICE_FLAGS, DEVICE_HELP, idsFlag, loadOptionsFromFlags, parseFlags, UsageError } from '../args.ts';
 
-const HELP = `usage: fastdllm forward --model DIR --ids 1,2,3 [--json] [--backend native|reference]
+const HELP = `usage: fastdllm forward --model DIR --ids 1,2,3 [--json] [--device cpu|cuda|auto] [--precision f32|bf16] [--backend native|reference]
 Runs one full forward pass (every position attends to every other) and prints the raw logits
 of every input position (Dream's shift NOT applied).
+${DEVICE_HELP}
 `;
 
 export async function forwardCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
-    model: { type: 'string' }, ids: { type: 'string' }, json: { type: 'boolean' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    model: { type: 'string' }, ids: { type: 'string' }, json: { type: 'boolean' }, ...DEVICE_FLAGS, help: { type: 'boolean', short: 'h' },
   });
   if (values.help) { process.stdout.write(HELP); return 0; }
   if (!values.model) throw new UsageError('--model DIR is required');
   if (!values.ids) throw new UsageError('--ids 1,2,3 is required');
   const ids = idsFlag(values.ids, '--ids');
-  const model = await loadHostModel(values.model, { backend: choiceFlag(values.backend, '--backend', ['native', 'reference', 'auto'] as const) });
+  const load = loadOptionsFromFlags(values);
+  const model = await loadModelOn(values.model, load);
+  if (load.device === 'auto') process.stderr.write(`device: ${model.device?.device} [${model.backend}] ${model.device?.reason}\n`);
   const out = forwardFull(model, [ids]);
   const [, T, V] = out.shape;
   if (values.json) {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_MODEL_DIR, generateStream, loadModel, type GenerateResult, type Prompt } from '../../api.ts';
 import type { GenerateOptions } from '../../decode/options.ts';
-import { choiceFlag, idsFlag, intFlag, numFlag, parseFlags, UsageError } from '../args.ts';
+import { choiceFlag, DEVICE_FLAGS, DEVICE_HELP, idsFlag, intFlag, loadOptionsFromFlags, numFlag, parseFlags, UsageError } from '../args.ts';
 import { CanvasView } from '../visualize.ts';
 
 const HELP = `usage: fastdllm generate [PROMPT] [--model DIR] (--prompt TEXT [--chat] | --prompt-ids 1,2,3 | --batch FILE.jsonl)
@@ -9,12 +9,13 @@ const HELP = `usage: fastdllm generate [PROMPT] [--model DIR] (--prompt TEXT [--
          [--threshold T | --factor F] [--remasking low_confidence|random] [--cfg-scale X]
          [--alg entropy|maskgit_plus|topk_margin|confidence_threshold] [--top-p P] [--top-k K]
          [--temperature T] [--seed S] [--mask-id ID] [--early-exit] [--json] [--show-speed] [--visualize]
-         [--backend native|reference]
+         [--device cpu|cuda|auto] [--precision f32|bf16] [--backend native|reference]
 
 Without --model, runs the embedded arithmetic model. Defaults are Fast-dLLM's: --cache dual,
 --threshold 0.9 (unless --factor, --steps or a fixed-schedule --alg is given), --block-length 32,
 --gen-length 64 (embedded model) or 128, --steps = --gen-length.
 --json prints {"tokens":[[...]],"text":[...],"nfe":N,"tokensPerForward":x,"tokensPerSecond":y}.
+${DEVICE_HELP}
 `;
 
 const FLAGS = {
@@ -23,7 +24,7 @@ const FLAGS = {
   threshold: { type: 'string' }, factor: { type: 'string' }, remasking: { type: 'string' }, 'cfg-scale': { type: 'string' },
   alg: { type: 'string' }, 'top-p': { type: 'string' }, 'top-k': { type: 'string' }, temperature: { type: 'string' }, seed: { type: 'string' },
   'mask-id': { type: 'string' }, 'early-exit': { type: 'boolean' }, json: { type: 'boolean' }, 'show-speed': { type: 'boolean' },
-  visualize: { type: 'boolean' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  visualize: { type: 'boolean' }, ...DEVICE_FLAGS, help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** Reads --batch FILE.jsonl: one {"prompt": "..."} or {"promptIds": [...]} per line. */
@@ -90,7 +91,9 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const prompts: Prompt[] = values.batch ? readBatch(values.batch)
     : values['prompt-ids'] !== undefined ? [idsFlag(values['prompt-ids'], '--prompt-ids')]
     : [values.prompt ?? positionals[0]];
-  const model = await loadModel(values.model ?? DEFAULT_MODEL_DIR, { backend: choiceFlag(values.backend, '--backend', ['native', 'reference', 'auto'] as const) });
+  const load = loadOptionsFromFlags(values);
+  const model = await loadModel(values.model ?? DEFAULT_MODEL_DIR, load);
+  if (load.device === 'auto' && !values.json) process.stderr.write(`device: ${model.host.device?.device} [${model.host.backend}] ${model.host.device?.reason}\n`);
   const view = values.visualize ? new CanvasView(model, prompts.length, opts.genLength) : undefined;
   const streamText = !values.json && !view && prompts.length === 1 && !!model.tokenizer;
   let result: GenerateResult | undefined;
