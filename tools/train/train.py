@@ -319,6 +319,7 @@ def main():
     ap.add_argument("--log-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--init", default=None, help="start from this checkpoint's weights (its config wins over the size flags); the optimizer and lr schedule start afresh")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -337,8 +338,13 @@ def main():
     print(f"data: {sum(p.shape[0] for p in train.prompts)} train problems in {len(train.lengths)} buckets "
           f"(prompt lengths {train.lengths[0]}..{train.lengths[-1]}), loaded in {time.time() - t0:.1f}s", flush=True)
 
-    model = LLaDA(cfg)
-    model.init_weights(args.seed)
+    if args.init:
+        model = load_checkpoint(args.init, "cpu")
+        cfg = model.cfg
+        print(f"init: weights from {args.init}", flush=True)
+    else:
+        model = LLaDA(cfg)
+        model.init_weights(args.seed)
     model.to(dev).train()
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: d {cfg['d_model']} layers {cfg['n_layers']} heads {cfg['n_heads']} mlp {cfg['mlp_hidden_size']} "
