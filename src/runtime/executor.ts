@@ -4,6 +4,7 @@ import { allocBuf, bufMatches, type Buf, type HostTensor } from './buffers.ts';
 import type { HostBackend, NodeKernel, PreparedGraph } from './kernel.ts';
 import { env as knobs } from '../env.ts';
 import { recordOpTime } from './op-timer.ts';
+import { lastTouch } from './liveness.ts';
 
 /** Supplies a weight by name, already checked against the declared shape and upcast to f32. */
 export type WeightSource = (name: string, shape: number[]) => Float32Array;
@@ -35,9 +36,9 @@ export class GraphExecutor {
       const raw = weightSource(n.attrs.name, n.shape as number[]);
       weights.set(n.id, prepared.transformParam ? prepared.transformParam(n, raw) : raw);
     }
-    const lastUse = graph.nodes.map((n) => n.id);
-    for (const n of graph.nodes) for (const i of n.inputs) lastUse[i] = Math.max(lastUse[i], n.id);
-    for (const id of Object.values(graph.outputs)) lastUse[id] = Infinity;
+    // Node i is step i (nodes are in topological order, ids dense), touching itself and its inputs.
+    const last = lastTouch(graph.nodes.map((n) => [n.id, ...n.inputs]), Object.values(graph.outputs));
+    const lastUse = graph.nodes.map((n) => last.get(n.id)!);
     const kernels = graph.nodes.map((n) => (n.op === 'input' || n.op === 'param' || n.op === 'state' ? null : prepared.kernelFor(n)));
     return new GraphExecutor(graph, kernels, weights, lastUse);
   }

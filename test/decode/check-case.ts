@@ -10,9 +10,13 @@ const model = (name: string) => {
   return m;
 };
 
-/** Decodes one case and returns what differs from the vectors (empty when exact). */
+/** Decodes one case on the CPU and returns what differs from the vectors (empty when exact). */
 export async function checkCase(c: GoldenCase): Promise<string[]> {
-  const m = await model(c.model);
+  return checkCaseOn(await model(c.model), c);
+}
+
+/** Decodes one case with a loaded model (CPU or GPU) and returns what differs (empty when exact). */
+export function checkCaseOn(m: HostModel, c: GoldenCase): string[] {
   const perStep: { kind: string; n: number; pos: number[] }[] = [];
   let result;
   for (const ev of decodeIds(m, [c.prompt], caseOptions(c))) {

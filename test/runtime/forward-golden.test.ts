@@ -1,39 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { loadHostModel, type HostModel } from '../../src/runtime/model.ts';
-import { runForward, forwardFull } from '../../src/runtime/forward.ts';
-import { KvCache } from '../../src/runtime/kv-cache.ts';
-import type { HostTensor } from '../../src/runtime/buffers.ts';
-import { loadForwardGolden, modelDir, relErr, type ForwardVector } from '../helpers/golden.ts';
+import { loadHostModel } from '../../src/runtime/model.ts';
+import { compareVector, runVector } from '../helpers/forward-vector.ts';
+import { loadForwardGolden, modelDir } from '../helpers/golden.ts';
 
 const golden = loadForwardGolden();
-
-/** Runs one golden vector through the standard forward contract. */
-function runVector(model: HostModel, v: ForwardVector): HostTensor {
-  if (v.call === 'full') return forwardFull(model, [v.input_ids]);
-  const all = v.cache_input_ids!;
-  const L = all.length;
-  const cache = new KvCache(model.config, 1, L);
-  const iota = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, i) => a + i);
-  // Refresh: full forward of the cache canvas fills every row's K/V.
-  runForward(model, { batch: 1, ids: Int32Array.from(all), positions: iota(0, L), start: 0, keyMask: new Uint8Array(L).fill(1), headRows: Int32Array.of(0) }, cache);
-  const s = v.call === 'prefix' ? v.prefix_len! : v.block![0];
-  const T = v.input_ids.length;
-  return runForward(model, { batch: 1, ids: Int32Array.from(v.input_ids), positions: iota(s, s + T), start: s, keyMask: new Uint8Array(L).fill(1), headRows: iota(0, T) }, cache);
-}
-
-function compare(out: HostTensor, v: ForwardVector): void {
-  const [T, V] = v.logits.shape;
-  expect(out.shape).toEqual([1, T, V]);
-  const rows = (a: number, b: number) => Array.from(out.data.subarray(a * V, b * V));
-  const head = v.logits.head_rows.flat(), tail = v.logits.tail_rows.flat();
-  expect(relErr(rows(0, v.logits.head_rows.length), head)).toBeLessThan(1e-4);
-  expect(relErr(rows(v.logits.tail_start, v.logits.tail_start + v.logits.tail_rows.length), tail)).toBeLessThan(1e-4);
-  const scale = Math.max(...head.map(Math.abs));
-  const sums = Array.from({ length: T }, (_, r) => rows(r, r + 1).reduce((s, x) => s + x, 0));
-  sums.forEach((s, r) => expect(Math.abs(s - v.logits.checksum.row_sums[r])).toBeLessThan(1e-4 * scale * Math.sqrt(V)));
-  const argmax = Array.from({ length: T }, (_, r) => { const row = rows(r, r + 1); return row.indexOf(Math.max(...row)); });
-  expect(argmax).toEqual(v.logits.argmax);
-}
 
 for (const backend of ['reference', 'native'] as const) {
   describe(`forward pass vs golden logits (${backend} backend)`, () => {
@@ -42,7 +12,7 @@ for (const backend of ['reference', 'native'] as const) {
         const model = await loadHostModel(modelDir(name), { backend });
         expect(model.config.vocabSize).toBe(m.vocab_size);
         expect(model.config.maskId).toBe(m.mask_id);
-        for (const v of m.vectors) compare(runVector(model, v), v);
+        for (const v of m.vectors) compareVector(runVector(model, v), v);
       });
     }
   });

@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { readJsonLines } from '../jsonl.ts';
 import { DEFAULT_MODEL_DIR, loadModel } from '../../api.ts';
 import { arithSplit } from '../../eval/arith-task.ts';
 import { thresholdChart } from '../../eval/chart.ts';
@@ -35,21 +36,9 @@ function progressBar(): (done: number, total: number, label: string) => void {
 }
 
 function readGsm8k(file: string): Gsm8kRecord[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`--data: cannot read ${file}: ${(e as Error).message}`);
-  }
-  return text.split('\n').filter((l) => l.trim()).map((l, i) => {
-    let r: Partial<Gsm8kRecord>;
-    try {
-      r = JSON.parse(l);
-    } catch {
-      throw new UsageError(`--data: ${file} line ${i + 1} is not JSON`);
-    }
-    if (typeof r.question !== 'string' || typeof r.answer !== 'string') throw new UsageError(`--data: ${file} line ${i + 1} needs "question" and "answer" strings`);
-    return r as Gsm8kRecord;
+  return readJsonLines(file, '--data', (v) => {
+    const r = v as Partial<Gsm8kRecord>;
+    return typeof r?.question === 'string' && typeof r.answer === 'string' ? (r as Gsm8kRecord) : 'needs "question" and "answer" strings';
   });
 }
 

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readJsonLines } from '../jsonl.ts';
 import { DEFAULT_MODEL_DIR, generateStream, loadModel, type GenerateResult, type Prompt } from '../../api.ts';
 import type { GenerateOptions } from '../../decode/options.ts';
 import { choiceFlag, DEVICE_FLAGS, DEVICE_HELP, idsFlag, intFlag, loadOptionsFromFlags, numFlag, parseFlags, UsageError } from '../args.ts';
@@ -29,28 +29,12 @@ const FLAGS = {
 
 /** Reads --batch FILE.jsonl: one {"prompt": "..."} or {"promptIds": [...]} per line. */
 function readBatch(file: string): Prompt[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`--batch: cannot read ${file}: ${(e as Error).message}`);
-  }
-  const prompts: Prompt[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let o: unknown;
-    try {
-      o = JSON.parse(line);
-    } catch {
-      throw new UsageError(`--batch: ${file} line ${i + 1} is not JSON`);
-    }
-    const r = o as { prompt?: unknown; promptIds?: unknown };
-    if (typeof r.prompt === 'string') prompts.push(r.prompt);
-    else if (Array.isArray(r.promptIds) && r.promptIds.every((x) => Number.isInteger(x))) prompts.push(r.promptIds as number[]);
-    else throw new UsageError(`--batch: ${file} line ${i + 1} needs "prompt" (text) or "promptIds" (integers)`);
+  return readJsonLines<Prompt>(file, '--batch', (v) => {
+    const r = v as { prompt?: unknown; promptIds?: unknown } | null;
+    if (typeof r?.prompt === 'string') return r.prompt;
+    if (Array.isArray(r?.promptIds) && r.promptIds.every((x) => Number.isInteger(x))) return r.promptIds as number[];
+    return 'needs "prompt" (text) or "promptIds" (integers)';
   });
-  if (prompts.length === 0) throw new UsageError(`--batch: ${file} has no prompts`);
-  return prompts;
 }
 
 /** Maps flags to generate options, with the CLI's defaults. */

@@ -1,6 +1,7 @@
 import type { CudaPlan, IntExpr } from '../../codegen/cuda/types.ts';
 import { numel } from '../../ir/shape.ts';
 import type { CudaContext } from './context.ts';
+import { lastTouch } from '../liveness.ts';
 
 /** Resolves the run-time integers of a plan for one call: shapes of nodes and scalar inputs. */
 export interface DimResolver {
@@ -35,17 +36,12 @@ export class SlotPlan {
   readonly slotCount: number;
 
   constructor(plan: CudaPlan, isTemp: (id: number) => boolean) {
-    const def = new Map<number, number>(), last = new Map<number, number>();
-    const outputs = new Set(Object.values(plan.graph.outputs));
+    const def = new Map<number, number>();
     plan.kernels.forEach((k, i) => {
-      const vals = k.params.flatMap((p) => (p.k === 'value' ? [p.id] : []));
-      const written = new Set(k.writes);
-      for (const v of [...vals, ...k.reads, ...k.writes]) {
-        if (!isTemp(v)) continue;
-        if (written.has(v) && !def.has(v)) def.set(v, i);
-        last.set(v, outputs.has(v) ? Infinity : i);
-      }
+      for (const v of k.writes) if (isTemp(v) && !def.has(v)) def.set(v, i);
     });
+    const touched = plan.kernels.map((k) => [...k.params.flatMap((p) => (p.k === 'value' ? [p.id] : [])), ...k.reads, ...k.writes]);
+    const last = lastTouch(touched, Object.values(plan.graph.outputs), isTemp);
     const order = [...def.entries()].sort((a, b) => a[1] - b[1] || a[0] - b[0]);
     const holder: (number | null)[] = [];
     for (const [v, d] of order) {
