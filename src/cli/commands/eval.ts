@@ -7,17 +7,19 @@ import { parseGsm8kTarget } from '../../eval/extract.ts';
 import { buildGsm8kPrompt, type Gsm8kRecord } from '../../eval/gsm8k-prompt.ts';
 import { formatTable, runEval, type EvalItem } from '../../eval/harness.ts';
 import { DEFAULT_MODES, expandModes, MODE_NAMES, type ModeName } from '../../eval/modes.ts';
-import { choiceFlag, intFlag, numFlag, parseFlags, UsageError } from '../args.ts';
+import { choiceFlag, DEVICE_FLAGS, DEVICE_HELP, intFlag, loadOptionsFromFlags, numFlag, parseFlags, UsageError } from '../args.ts';
 
 const HELP = `usage: fastdllm eval [--model DIR] --task arith|gsm8k [--data FILE.jsonl] [--n N] [--shots K]
          [--modes ${MODE_NAMES.join(',')}] [--thresholds 0.5,0.7,0.9] [--factor F]
          [--gen-length N] [--block-length N] [--chat|--no-chat] [--json] [--out FILE.json] [--chart FILE.svg]
+         [--device cpu|cuda|auto] [--precision f32|bf16]
 
 Scores each decoding mode on the task and prints the paper-style table (accuracy, tokens/s, nfe,
 tokens per forward, speed-up over the first mode). --task arith uses the held-out split of the
 built-in generator (default model: the embedded one, chat format); --task gsm8k reads GSM8K
 records ({"question","answer":"... #### N"}), takes the first K as few-shot examples, and
 extracts answers as lm-eval does.
+${DEVICE_HELP}
 `;
 
 /** Draws a progress bar on stderr (one line per 10% when not a terminal). */
@@ -47,7 +49,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     model: { type: 'string' }, task: { type: 'string' }, data: { type: 'string' }, n: { type: 'string' }, shots: { type: 'string' },
     modes: { type: 'string' }, thresholds: { type: 'string' }, factor: { type: 'string' }, 'gen-length': { type: 'string' },
     'block-length': { type: 'string' }, chat: { type: 'boolean' }, 'no-chat': { type: 'boolean' }, json: { type: 'boolean' },
-    out: { type: 'string' }, chart: { type: 'string' }, seed: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    out: { type: 'string' }, chart: { type: 'string' }, seed: { type: 'string' }, ...DEVICE_FLAGS, help: { type: 'boolean', short: 'h' },
   });
   if (values.help) { process.stdout.write(HELP); return 0; }
   const task = choiceFlag(values.task ?? 'arith', '--task', ['arith', 'gsm8k'] as const)!;
@@ -76,7 +78,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
     });
   }
   const chat = values['no-chat'] ? false : values.chat ?? (task === 'arith');
-  const model = await loadModel(values.model ?? DEFAULT_MODEL_DIR);
+  const load = loadOptionsFromFlags(values);
+  const model = await loadModel(values.model ?? DEFAULT_MODEL_DIR, load);
+  if (load.device === 'auto' && !values.json) process.stderr.write(`device: ${model.host.device?.device} [${model.host.backend}] ${model.host.device?.reason}\n`);
   if (!model.tokenizer) throw new UsageError(`--model: ${model.dir} has no tokenizer.json; eval needs text`);
   const modes = expandModes(modeNames, thresholds, factor);
   const rows = await runEval(model, items, modes, { genLength, blockLength, chat, progress: progressBar() });
