@@ -44,6 +44,16 @@ step "nvcc compile checks, golden forward, bf16 at width (log: vitest-rest.log)"
 timeout 150 npx vitest run --reporter=verbose test/cuda/codegen.test.ts test/cuda/gpu-bf16-wide.test.ts test/cuda/gpu-golden.test.ts -t 'compile|generation|forward|bf16' > "$OUT/vitest-rest.log" 2>&1
 echo "exit $?"; grep -E "✓|×|FAIL|Tests |AssertionError|bf16 vs f32" "$OUT/vitest-rest.log" | head -40
 
+step "CLI on the GPU: the embedded model, --device cuda f32 / bf16 vs --device cpu (log: cli.log)"
+P="Ana has 12 pencils. She buys 5 more. Then she doubles them. How many pencils does Ana have now?"
+{ for d in "cpu f32" "cuda f32" "cuda bf16"; do set -- $d
+    timeout 60 node bin/fastdllm.js generate "$P" --device "$1" --precision "$2" --json 2>&1 | tail -1 | sed "s/^/$1-$2 /"
+  done; } > "$OUT/cli.log" 2>&1
+cat "$OUT/cli.log" | cut -c1-200
+c=$(grep '^cpu-f32 ' "$OUT/cli.log" | sed 's/^cpu-f32 //' | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.stringify(JSON.parse(s).tokens))}catch{console.log("none")}})')
+g=$(grep '^cuda-f32 ' "$OUT/cli.log" | sed 's/^cuda-f32 //' | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.stringify(JSON.parse(s).tokens))}catch{console.log("none")}})')
+if [ "$c" != none ] && [ "$c" = "$g" ]; then echo "cli: cuda f32 tokens == cpu tokens" | tee -a "$OUT/cli.log"; else echo "cli: cuda f32 tokens DIFFER from cpu (or a run failed)" | tee -a "$OUT/cli.log"; fi
+
 left=$(( 420 - $(elapsed) )); [ "$left" -lt 60 ] && left=60
 step "golden decoding cases in f32, ${left} s at most (log: vitest-decode.log)"
 timeout "$left" npx vitest run --reporter=verbose test/cuda/gpu-golden.test.ts -t 'decoding' > "$OUT/vitest-decode.log" 2>&1

@@ -19,6 +19,8 @@ for (const [label, f] of [['kernel tests', 'vitest-kernels.log'], ['codegen+forw
   const tests = log.match(/Tests\s+(.*)$/m)?.[1]?.trim();
   rows.push([label, tests ?? (log ? 'no result (timed out or crashed: see the log)' : 'not run')]);
 }
+const cli = read('cli.log').match(/^cli: (.*)$/m)?.[1];
+rows.push(['CLI --device cuda', cli ?? 'not run']);
 const bench = json('bench.json');
 const torch = (() => {
   for (const line of read('torch.log').trim().split('\n').reverse()) { try { const v = JSON.parse(line); if (v && typeof v === 'object') return v; } catch { /* not JSON */ } }
