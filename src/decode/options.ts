@@ -77,7 +77,6 @@ export function resolveOptions(o: GenerateOptions, cfg: DecoderConfig, promptLen
   if (!isInt(blockLength) || blockLength <= 0) throw new OptionError('blockLength', `must be a positive integer, got ${blockLength}`);
   const usesBlocks = !dream || cache !== 'none';
   if (usesBlocks && G % blockLength !== 0) throw new OptionError('blockLength', `genLength ${G} is not a multiple of blockLength ${blockLength}`);
-  const parallel = o.threshold !== undefined || o.factor !== undefined;
   const steps = o.steps ?? G;
   if (!isInt(steps) || steps <= 0) throw new OptionError('steps', `must be a positive integer, got ${steps}`);
   const nb = G / blockLength;

@@ -1,10 +1,11 @@
 import type { Graph } from '../ir/graph.ts';
-import { bindShape, numel, resolveShape, type DimBindings } from '../ir/shape.ts';
-import { allocBuf, bufMatches, type Buf, type HostTensor } from './buffers.ts';
+import { numel, resolveShape } from '../ir/shape.ts';
+import { allocBuf, type Buf, type HostTensor } from './buffers.ts';
 import type { HostBackend, NodeKernel, PreparedGraph } from './kernel.ts';
 import { env as knobs } from '../env.ts';
 import { recordOpTime } from './op-timer.ts';
 import { lastTouch } from './liveness.ts';
+import { bindRunInputs } from './bind-inputs.ts';
 
 /** Supplies a weight by name, already checked against the declared shape and upcast to f32. */
 export type WeightSource = (name: string, shape: number[]) => Float32Array;
@@ -46,20 +47,13 @@ export class GraphExecutor {
   /** Runs once. `states` buffers are updated in place; returns the named outputs. */
   run(inputs: Record<string, HostTensor>, states: Record<string, HostTensor> = {}): Record<string, HostTensor> {
     const g = this.graph;
-    const env: DimBindings = {};
+    const { dims: env, tensors } = bindRunInputs(g, inputs, states);
     const bufs: (Buf | undefined)[] = new Array(g.nodes.length);
     const shapes: number[][] = new Array(g.nodes.length);
     const owned = new Array<boolean>(g.nodes.length).fill(false);
-    for (const n of g.nodes) {
-      if (n.op !== 'input' && n.op !== 'state') continue;
-      const name = (n.attrs as { name: string }).name;
-      const t = (n.op === 'input' ? inputs : states)[name];
-      if (!t) throw new Error(`graph run: missing ${n.op} '${name}'`);
-      if (!bufMatches(n.dtype, t.data)) throw new Error(`graph run: ${n.op} '${name}' must be ${n.dtype}`);
-      bindShape(n.shape, t.shape, env, `${n.op} '${name}'`);
-      if (numel(t.shape) !== t.data.length) throw new Error(`graph run: ${n.op} '${name}' has ${t.data.length} elements for shape [${t.shape}]`);
-      bufs[n.id] = t.data;
-      shapes[n.id] = t.shape;
+    for (const [id, t] of tensors) {
+      bufs[id] = t.data;
+      shapes[id] = t.shape;
     }
     for (const n of g.nodes) {
       if (n.op === 'input' || n.op === 'state') continue;

@@ -1,10 +1,10 @@
 import { planCuda } from '../../codegen/cuda/plan.ts';
 import { DEVICE_BYTES, type CudaKernel, type CudaPlan, type CudaPrecision, type DeviceDType, type HeadOutputs } from '../../codegen/cuda/types.ts';
 import type { Graph } from '../../ir/graph.ts';
-import { bindShape, numel, resolveShape, type DimBindings } from '../../ir/shape.ts';
+import { numel, resolveShape } from '../../ir/shape.ts';
 import { env, debugLog } from '../../env.ts';
 import { ParamBlock } from '../ffi/cuda-driver.ts';
-import { allocBuf, bufMatches, type Buf, type HostTensor } from '../buffers.ts';
+import { allocBuf, type Buf, type HostTensor } from '../buffers.ts';
 import type { WeightSource } from '../executor.ts';
 import { KernelCache } from '../kernel-cache.ts';
 import { hostOpKernel } from '../reference/backend.ts';
@@ -13,6 +13,7 @@ import { CudaContext, fmtBytes, type FunctionAttributes } from './context.ts';
 import { checkCudaOperands } from './operand-checks.ts';
 import { DeviceBuffer, evalInt, SlotPlan, type DimResolver } from './memory.ts';
 import { fromBf16, ropeCosSin } from './weights.ts';
+import { bindRunInputs } from '../bind-inputs.ts';
 import { loadKernels, uploadWeights } from './setup.ts';
 
 /** How createCudaExecutor builds the GPU program of a graph. */
@@ -107,18 +108,7 @@ export class CudaExecutor {
   /** Runs once; states are updated on the device; returns the named outputs (see headOutputs). */
   run(inputs: Record<string, HostTensor>, states: Record<string, HostTensor> = {}): Record<string, HostTensor> {
     const g = this.plan.graph;
-    const dims: DimBindings = {};
-    const host = new Map<number, HostTensor>();
-    for (const n of g.nodes) {
-      if (n.op !== 'input' && n.op !== 'state') continue;
-      const name = (n.attrs as { name: string }).name;
-      const t = (n.op === 'input' ? inputs : states)[name];
-      if (!t) throw new Error(`graph run: missing ${n.op} '${name}'`);
-      if (!bufMatches(n.dtype, t.data)) throw new Error(`graph run: ${n.op} '${name}' must be ${n.dtype}`);
-      bindShape(n.shape, t.shape, dims, `${n.op} '${name}'`);
-      if (numel(t.shape) !== t.data.length) throw new Error(`graph run: ${n.op} '${name}' has ${t.data.length} elements for shape [${t.shape}]`);
-      host.set(n.id, t);
-    }
+    const { dims, tensors: host } = bindRunInputs(g, inputs, states);
     const shapes = new Map<number, number[]>();
     const d: DimResolver = {
       shape: (id) => {
