@@ -3,6 +3,8 @@ import { lladaPropose, lladaSelect, type Proposal } from './pick.ts';
 import { numTransferTokens } from './schedule.ts';
 import type { DecodeEvent, DecodeSession, RowDecision, RowLogits, StepKind } from './session.ts';
 import { LladaSelectStep } from './select-graph.ts';
+import type { HeadDecisions } from '../runtime/forward.ts';
+import type { HostTensor } from '../runtime/buffers.ts';
 
 /**
  * LLaDA's three routines (REFERENCE.md section 4), block by block, left to right:
@@ -22,17 +24,31 @@ export function* lladaRoutine(sess: DecodeSession): Generator<DecodeEvent> {
 
   // Greedy decisions run as an IR graph (the step a device target runs too); sampling (Gumbel
   // noise, random remasking) draws from the host RNG and takes the TypeScript path.
-  const irStep = o.temperature === 0 && o.remasking === 'low_confidence' ? LladaSelectStep.create(o, V) : undefined;
+  // On an executor whose fused head computes x0 and confidence (the GPU), the step takes those
+  // and no logits are read back.
+  const greedy = o.temperature === 0 && o.remasking === 'low_confidence';
+  const fromDecisions = greedy && sess.headDecisions;
+  const irStep = greedy ? LladaSelectStep.create(o, V, fromDecisions ? 'decisions' : 'logits') : undefined;
 
-  function selectWithIr(logits: RowLogits, cands: number[][], k: number[]): RowDecision[] {
+  /** `src`: the step's logits, or the forward's own decisions ([B, R'] row-major). */
+  function selectWithIr(src: RowLogits | (HeadDecisions & { R: number }), cands: number[][], k: number[]): RowDecision[] {
     const R = Math.max(1, ...cands.map((c) => c.length)), L = sess.length;
-    const lg = new Float32Array(B * R * V), pos = new Int32Array(B * R), cand = new Uint8Array(B * R);
+    const pos = new Int32Array(B * R), cand = new Uint8Array(B * R);
+    const lg = typeof src === 'function' ? new Float32Array(B * R * V) : undefined;
+    const dx = typeof src === 'function' ? undefined : new Int32Array(B * R), dc = typeof src === 'function' ? undefined : new Float64Array(B * R);
     for (let b = 0; b < B; b++) {
       if (!sess.active[b]) continue;
-      cands[b].forEach((p, i) => { lg.set(logits(b, i), (b * R + i) * V); pos[b * R + i] = p; cand[b * R + i] = 1; });
+      cands[b].forEach((p, i) => {
+        pos[b * R + i] = p;
+        cand[b * R + i] = 1;
+        if (typeof src === 'function') lg!.set(src(b, i), (b * R + i) * V);
+        else { dx![b * R + i] = src.x0[b * src.R + i]; dc![b * R + i] = src.confidence[b * src.R + i]; }
+      });
     }
+    const scores: Record<string, HostTensor> = lg ? { logits: { data: lg, shape: [B, R, V] } }
+      : { x0: { data: dx!, shape: [B, R] }, confidence: { data: dc!, shape: [B, R] } };
     const out = irStep!.run({
-      logits: { data: lg, shape: [B, R, V] }, positions: { data: pos, shape: [B, R] }, candidate: { data: cand, shape: [B, R] },
+      ...scores, positions: { data: pos, shape: [B, R] }, candidate: { data: cand, shape: [B, R] },
       canvas: { data: sess.x, shape: [B, L] }, k: { data: Int32Array.from(k), shape: [B] },
     });
     sess.x.set(out.canvas.data); // the graph's scatter is the canvas update
@@ -49,7 +65,14 @@ export function* lladaRoutine(sess: DecodeSession): Generator<DecodeEvent> {
   /** One forward + selection; `cands[b]` are canvas positions, `k[b]` the fixed-mode count. */
   function* step(kind: StepKind, block: number, a: number, e: number, cands: number[][], k: number[]): Generator<DecodeEvent> {
     const t0 = performance.now();
-    const logits = sess.forward(kind, a, e, cands.map((c) => c.map((p) => p - a)));
+    const want = cands.map((c) => c.map((p) => p - a));
+    if (fromDecisions) {
+      const rows = selectWithIr(sess.forwardDecisions(kind, a, e, want), cands, k);
+      sess.updateEarlyExit();
+      yield { type: 'step', kind, nfe: sess.nfe, block, rows, ms: performance.now() - t0 };
+      return;
+    }
+    const logits = sess.forward(kind, a, e, want);
     const rows: RowDecision[] = irStep ? selectWithIr(logits, cands, k) : [];
     for (let b = 0; b < B && !irStep; b++) {
       if (!sess.active[b] || cands[b].length === 0) continue;

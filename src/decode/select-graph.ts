@@ -9,18 +9,21 @@ import type { ResolvedOptions } from './options.ts';
  * LLaDA's greedy decision step as IR (REFERENCE.md section 3), so that every target runs the
  * same step: x0 = argmax(logits); confidence = softmax(logits)[x0] in f64; non-candidates get
  * -inf; select by fixed k, threshold or factor; scatter the chosen tokens into the canvas.
- * Inputs: logits [B, R, V], positions [B, R] (canvas index of each head row), candidate [B, R]
- * (false for padding rows), canvas [B, L], k [B]. Outputs: canvas, x0, confidence, selected.
+ * Inputs: logits [B, R, V] (source 'logits') or x0 [B, R] and confidence [B, R] f64 already
+ * computed by the forward's fused head (source 'decisions'); positions [B, R] (canvas index of
+ * each head row), candidate [B, R] (false for padding rows), canvas [B, L], k [B].
+ * Outputs: canvas, x0, confidence, selected.
  */
-export function buildLladaSelectGraph(o: Pick<ResolvedOptions, 'threshold' | 'factor'>, vocab: number): Graph {
+export function buildLladaSelectGraph(o: Pick<ResolvedOptions, 'threshold' | 'factor'>, vocab: number, source: SelectSource = 'logits'): Graph {
   const b = new GraphBuilder();
-  const logits = b.input('logits', 'f32', ['B', 'R', vocab]);
+  const logits = source === 'logits' ? b.input('logits', 'f32', ['B', 'R', vocab]) : undefined;
   const positions = b.input('positions', 'i32', ['B', 'R']);
   const candidate = b.input('candidate', 'bool', ['B', 'R']);
   const canvas = b.input('canvas', 'i32', ['B', 'L']);
   const k = b.input('k', 'i32', ['B']);
-  const x0 = b.argmax(logits);
-  const conf = b.maskFill(b.confidence(logits, 'prob', 'f64'), candidate, -Infinity);
+  const x0 = logits ? b.argmax(logits) : b.input('x0', 'i32', ['B', 'R']);
+  const rawConf = logits ? b.confidence(logits, 'prob', 'f64') : b.input('confidence', 'f64', ['B', 'R']);
+  const conf = b.maskFill(rawConf, candidate, -Infinity);
   const sel = o.factor !== undefined ? b.selectFactor(conf, o.factor)
     : o.threshold !== undefined ? b.selectThreshold(conf, o.threshold, 'f64')
     : b.selectTopk(conf, k);
@@ -31,16 +34,19 @@ export function buildLladaSelectGraph(o: Pick<ResolvedOptions, 'threshold' | 'fa
   return b.build();
 }
 
+/** Where the selection step gets x0 and confidence: from logits, or from the forward itself. */
+export type SelectSource = 'logits' | 'decisions';
+
 /** Runs the selection step on the host (the CPU target's kernels for these ops). */
 export class LladaSelectStep {
   private constructor(private readonly exec: GraphExecutor) {}
 
-  static create(o: ResolvedOptions, vocab: number): LladaSelectStep {
-    const graph = buildLladaSelectGraph(o, vocab);
+  static create(o: ResolvedOptions, vocab: number, source: SelectSource = 'logits'): LladaSelectStep {
+    const graph = buildLladaSelectGraph(o, vocab, source);
     return new LladaSelectStep(GraphExecutor.fromPrepared(graph, { kernelFor: referenceKernel }, () => { throw new Error('selection has no weights'); }));
   }
 
-  run(inputs: Record<'logits' | 'positions' | 'candidate' | 'canvas' | 'k', HostTensor>): Record<string, HostTensor> {
+  run(inputs: Record<string, HostTensor>): Record<string, HostTensor> {
     return this.exec.run(inputs);
   }
 }

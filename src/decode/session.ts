@@ -1,5 +1,5 @@
 import type { HostModel } from '../runtime/model.ts';
-import { runForward, checkTokenIds } from '../runtime/forward.ts';
+import { runForward, runForwardDecisions, checkTokenIds, type ForwardCall, type HeadDecisions } from '../runtime/forward.ts';
 import { KvCache } from '../runtime/kv-cache.ts';
 import type { ResolvedOptions } from './options.ts';
 import { Rng } from './rng.ts';
@@ -86,8 +86,47 @@ export class DecodeSession {
    */
   forward(kind: StepKind, a: number, e: number, rows: number[][]): RowLogits {
     const t0 = performance.now();
-    const L = this.length, B = this.batch, T = e - a, V = this.model.config.vocabSize;
+    const V = this.model.config.vocabSize, B = this.batch;
     const guided = this.opts.cfgScale > 0;
+    const { call, cache, R } = this.buildCall(a, e, rows, guided);
+    const out = runForward(this.model, call, cache).data as Float32Array;
+    this.count(kind, t0);
+    if (!guided) return (b, i) => out.subarray((b * R + i) * V, (b * R + i + 1) * V);
+    const scale = Math.fround(this.opts.cfgScale + 1);
+    return (b, i) => {
+      const cond = out.subarray((b * R + i) * V, (b * R + i + 1) * V), un = out.subarray(((b + B) * R + i) * V, ((b + B) * R + i + 1) * V);
+      const g = new Float32Array(V);
+      for (let v = 0; v < V; v++) g[v] = un[v] + Math.fround(scale * Math.fround(cond[v] - un[v]));
+      return g;
+    };
+  }
+
+  /** Whether greedy steps can take x0 and confidence from the executor instead of logits (no cfg). */
+  get headDecisions(): boolean {
+    return !!this.model.executor.headDecisions && this.opts.cfgScale === 0;
+  }
+
+  /**
+   * forward() for greedy steps on an executor that computes decisions next to the logits: the
+   * argmax token and its probability of each requested row, [B, R] row-major, R = the longest.
+   */
+  forwardDecisions(kind: StepKind, a: number, e: number, rows: number[][]): HeadDecisions & { R: number } {
+    const t0 = performance.now();
+    const { call, cache, R } = this.buildCall(a, e, rows, false);
+    const d = runForwardDecisions(this.model, call, cache);
+    this.count(kind, t0);
+    return { ...d, R };
+  }
+
+  private count(kind: StepKind, t0: number): void {
+    this.nfe++;
+    this.timeByKind[kind].ms += performance.now() - t0;
+    this.timeByKind[kind].count++;
+  }
+
+  /** The forward call for window [a, e) and the head rows wanted per row (doubled for cfg). */
+  private buildCall(a: number, e: number, rows: number[][], guided: boolean): { call: ForwardCall; cache: KvCache; R: number } {
+    const L = this.length, B = this.batch, T = e - a;
     const nb = guided ? 2 * B : B;
     const R = Math.max(1, ...rows.map((r) => r.length));
     const ids = new Int32Array(nb * T), pos = new Int32Array(nb * T), keyMask = new Uint8Array(nb * L), head = new Int32Array(nb * R);
@@ -103,19 +142,7 @@ export class DecodeSession {
     let cache: KvCache;
     if (guided) cache = this.cfgCache ??= new KvCache(this.model.config, nb, L);
     else cache = this.cache ??= new KvCache(this.model.config, nb, L);
-    const out = runForward(this.model, { batch: nb, ids, positions: pos, start: a, keyMask, headRows: head }, cache).data as Float32Array;
-    this.nfe++;
-    const dt = performance.now() - t0;
-    this.timeByKind[kind].ms += dt;
-    this.timeByKind[kind].count++;
-    if (!guided) return (b, i) => out.subarray((b * R + i) * V, (b * R + i + 1) * V);
-    const scale = Math.fround(this.opts.cfgScale + 1);
-    return (b, i) => {
-      const cond = out.subarray((b * R + i) * V, (b * R + i + 1) * V), un = out.subarray(((b + B) * R + i) * V, ((b + B) * R + i + 1) * V);
-      const g = new Float32Array(V);
-      for (let v = 0; v < V; v++) g[v] = un[v] + Math.fround(scale * Math.fround(cond[v] - un[v]));
-      return g;
-    };
+    return { call: { batch: nb, ids, positions: pos, start: a, keyMask, headRows: head }, cache, R };
   }
 
   /** Writes decided tokens and returns the row's record (positions relative to the generation). */

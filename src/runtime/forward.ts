@@ -17,18 +17,37 @@ export interface ForwardCall {
   headRows: Int32Array;
 }
 
-/** Runs the model's forward graph; returns logits [batch, R, vocab]. */
-export function runForward(model: HostModel, call: ForwardCall, cache: KvCache): HostTensor {
+function callInputs(call: ForwardCall): Record<string, HostTensor> {
   const { batch } = call;
   const t = call.ids.length / batch;
-  const inputs: Record<string, HostTensor> = {
+  return {
     ids: { data: call.ids, shape: [batch, t] },
     positions: { data: call.positions, shape: [batch, t] },
     start: { data: Int32Array.of(call.start), shape: [] },
     keyMask: { data: call.keyMask, shape: [batch, call.keyMask.length / batch] },
     headRows: { data: call.headRows, shape: [batch, call.headRows.length / batch] },
   };
-  return model.executor.run(inputs, cache.states).logits;
+}
+
+/** Runs the model's forward graph; returns logits [batch, R, vocab]. */
+export function runForward(model: HostModel, call: ForwardCall, cache: KvCache): HostTensor {
+  return model.executor.run(callInputs(call), cache.states, ['logits']).logits;
+}
+
+/** Greedy decisions per head row, computed by the executor next to the logits ([batch * R] each). */
+export interface HeadDecisions {
+  x0: Int32Array;
+  confidence: Float64Array;
+}
+
+/**
+ * Runs the forward graph and returns only the argmax token and its softmax probability per head
+ * row (see ForwardExecutor.headDecisions); the logits stay where they were computed.
+ */
+export function runForwardDecisions(model: HostModel, call: ForwardCall, cache: KvCache): HeadDecisions {
+  if (!model.executor.headDecisions) throw new Error(`${model.backend}: this executor does not compute head decisions`);
+  const out = model.executor.run(callInputs(call), cache.states, ['x0', 'confidence']);
+  return { x0: out.x0.data as Int32Array, confidence: out.confidence.data as Float64Array };
 }
 
 /** Checks token ids against the vocabulary, naming the offending id and where it is. */

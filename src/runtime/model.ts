@@ -14,7 +14,14 @@ import type { CudaPrecision } from '../codegen/cuda/types.ts';
  * states (KV caches). The CPU's GraphExecutor and the GPU's CudaExecutor both provide it.
  */
 export interface ForwardExecutor {
-  run(inputs: Record<string, HostTensor>, states?: Record<string, HostTensor>): Record<string, HostTensor>;
+  /** `want` names the outputs to return (default all); an executor may skip reading back the rest. */
+  run(inputs: Record<string, HostTensor>, states?: Record<string, HostTensor>, want?: readonly string[]): Record<string, HostTensor>;
+  /**
+   * True when run() can return `x0` (argmax token) and `confidence` (its softmax probability,
+   * f64) per head row, computed where the logits are, so a greedy decision needs no logits
+   * read back (the GPU's fused head). The CPU returns logits only.
+   */
+  readonly headDecisions?: boolean;
   dispose?(): void;
 }
 
@@ -64,7 +71,9 @@ export async function loadHostModel(dir: string, opts: LoadOptions = {}): Promis
 export async function loadModelOn(dir: string, opts: LoadOptions = {}): Promise<HostModel> {
   const choice = resolveDevice(opts.device ?? 'cpu');
   if (choice.device === 'cuda') {
-    const m = await loadCudaModel(dir, { precision: opts.precision ?? 'f32', definition: opts.definition });
+    // 'both': logits for the paths that need them (sampling, Dream's algs, forward), x0 and
+    // confidence from the fused head for LLaDA's greedy steps, which then read back only those.
+    const m = await loadCudaModel(dir, { precision: opts.precision ?? 'f32', definition: opts.definition, headOutputs: 'both' });
     return { ...m, device: choice };
   }
   if (opts.precision === 'bf16') {

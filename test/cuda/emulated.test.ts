@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeIds } from '../../src/decode/generate.ts';
 import { forwardFull } from '../../src/runtime/forward.ts';
 import { createCudaExecutor } from '../../src/runtime/cuda/executor.ts';
-import { asHostModel, loadCudaModel } from '../../src/runtime/cuda/model.ts';
+import { loadCudaModel } from '../../src/runtime/cuda/model.ts';
 import { caseOptions } from '../helpers/case-options.ts';
 import { loadCases, loadForwardGolden, modelDir, relErr } from '../helpers/golden.ts';
 import { EmulatedDevice } from './emulated-device.ts';
@@ -31,13 +31,17 @@ describe('CUDA executor on an emulated device', () => {
     for (const kvHeads of [1, 3]) await checkFallbacks(emulated(), kvHeads, 2);
   });
 
-  it('golden forward and decoding cases of two fixture models (f32)', async () => {
+  it('golden forward and decoding cases of two fixture models (f32); LLaDA\'s greedy steps read back only x0 and confidence', async () => {
     const golden = loadForwardGolden();
     for (const name of ['llada_s20', 'dream_s5']) {
       const dev = new EmulatedDevice();
-      const cm = await loadCudaModel(modelDir(name), { precision: 'f32', context: dev.context, compile: false });
+      // headOutputs 'both', as loadModelOn loads a GPU model for decoding.
+      const cm = await loadCudaModel(modelDir(name), { precision: 'f32', context: dev.context, compile: false, headOutputs: 'both' });
       dev.register(cm.executor.plan.kernels);
-      const m = asHostModel(cm);
+      expect(cm.executor.headDecisions).toBe(true);
+      const asked: string[] = [];
+      const run = cm.executor.run.bind(cm.executor);
+      const m = { ...cm, executor: { headDecisions: true, run: (i: Parameters<typeof run>[0], st?: Parameters<typeof run>[1], want?: readonly string[]) => { asked.push((want ?? ['all']).join('+')); return run(i, st, want); } } };
       const v = golden[name].vectors.find((x) => x.call === 'full')!;
       const out = forwardFull(m, [v.input_ids]);
       const V = v.logits.shape[1];
@@ -51,6 +55,9 @@ describe('CUDA executor on an emulated device', () => {
           expect(result!.nfe, c.id).toBe(c.nfe);
         }
       }
+      // LLaDA's greedy cases decide from the fused head; Dream's algs need the logits.
+      const decodeCalls = new Set(asked.slice(1));
+      expect([...decodeCalls]).toEqual([name.startsWith('llada') ? 'x0+confidence' : 'logits']);
       cm.executor.dispose();
     }
   });

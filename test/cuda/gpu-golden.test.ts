@@ -9,11 +9,13 @@ import { loadCases, loadForwardGolden, modelDir, type GoldenCase } from '../help
  * The fixture models end to end on the GPU in f32: forward logits against the golden vectors
  * (as test/runtime/forward-golden.test.ts checks the CPU), and every golden decoding case gives
  * exactly the expected tokens, nfe and per-step decisions (as test/decode checks the CPU).
+ * Models load as the runtime loads them for decoding (headOutputs 'both'): LLaDA's greedy
+ * steps then decide from the fused head's x0 and confidence, reading back no logits.
  */
 const models = new Map<string, Promise<CudaModel>>();
 const model = (name: string) => {
   let m = models.get(name);
-  if (!m) models.set(name, (m = loadCudaModel(modelDir(name), { precision: 'f32' })));
+  if (!m) models.set(name, (m = loadCudaModel(modelDir(name), { precision: 'f32', headOutputs: 'both' })));
   return m;
 };
 

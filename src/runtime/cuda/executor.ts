@@ -98,6 +98,11 @@ export class CudaExecutor {
     return this.plan.graph;
   }
 
+  /** Whether run() returns x0 and confidence per head row (headOutputs 'x0conf' or 'both'). */
+  get headDecisions(): boolean {
+    return this.plan.headRowsOf !== undefined;
+  }
+
   /** Bytes of uploaded weights. */
   get weightBytes(): number {
     let s = 0;
@@ -106,8 +111,9 @@ export class CudaExecutor {
   }
 
   /** Runs once; states are updated on the device; returns the named outputs (see headOutputs). */
-  run(inputs: Record<string, HostTensor>, states: Record<string, HostTensor> = {}): Record<string, HostTensor> {
+  run(inputs: Record<string, HostTensor>, states: Record<string, HostTensor> = {}, want?: readonly string[]): Record<string, HostTensor> {
     const g = this.plan.graph;
+    const wanted = (name: string) => !want || want.includes(name);
     const { dims, tensors: host } = bindRunInputs(g, inputs, states);
     const shapes = new Map<number, number[]>();
     const d: DimResolver = {
@@ -228,13 +234,13 @@ export class CudaExecutor {
     }
     const result: Record<string, HostTensor> = {};
     for (const [name, id] of Object.entries(g.outputs)) {
-      if (!this.produced.has(id)) continue;
+      if (!this.produced.has(id) || !wanted(name)) continue;
       const shape = d.shape(id);
       const out = hostArray(this.plan.storage.get(id) ?? 'f32', numel(shape));
       this.ctx.download(out, ptrOf(id));
       result[name] = { data: out, shape };
     }
-    if (this.plan.headRowsOf !== undefined) {
+    if (this.plan.headRowsOf !== undefined && (wanted('x0') || wanted('confidence'))) {
       const shape = d.shape(this.plan.headRowsOf).slice(0, -1);
       const x0 = new Int32Array(headRows), conf = new Float64Array(headRows);
       this.ctx.download(x0, this.extras.x0!.ptr);
