@@ -20,6 +20,8 @@ export interface FastdllmEnv {
   /** FASTDLLM_CUDA_LIB / FASTDLLM_NVRTC_LIB: explicit paths to libcuda / libnvrtc. */
   cudaLib: string | undefined;
   nvrtcLib: string | undefined;
+  /** FASTDLLM_CUDA_GRAPHS=1: replay repeated launch sequences as CUDA graphs (see CudaExecutorOptions.graphs). */
+  cudaGraphs: boolean;
 }
 
 function readEnv(): FastdllmEnv {
@@ -40,6 +42,7 @@ function readEnv(): FastdllmEnv {
     cxx: e.CXX || undefined,
     cudaLib: e.FASTDLLM_CUDA_LIB || undefined,
     nvrtcLib: e.FASTDLLM_NVRTC_LIB || undefined,
+    cudaGraphs: int('FASTDLLM_CUDA_GRAPHS', 0) === 1,
   };
 }
 

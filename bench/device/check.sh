@@ -59,5 +59,9 @@ step "golden decoding cases in f32, ${left} s at most (log: vitest-decode.log)"
 timeout "$left" npx vitest run --reporter=verbose test/cuda/gpu-golden.test.ts -t 'decoding' > "$OUT/vitest-decode.log" 2>&1
 echo "exit $?"; grep -E "✓|×|FAIL|Tests |cases differ" "$OUT/vitest-decode.log" | head -40
 
+step "golden decoding with CUDA graphs, every 7th case, 90 s at most (log: vitest-graphs.log)"
+FASTDLLM_CUDA_GRAPHS=1 FASTDLLM_GOLDEN_EVERY=7 timeout 90 npx vitest run --reporter=verbose test/cuda/gpu-golden.test.ts -t 'decoding' > "$OUT/vitest-graphs.log" 2>&1
+echo "exit $?"; grep -E "✓|×|FAIL|Tests |cases differ" "$OUT/vitest-graphs.log" | head -30
+
 step "summary"
 npx tsx bench/device/summary.ts "$OUT"

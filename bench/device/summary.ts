@@ -14,7 +14,7 @@ const n = (x: unknown, d = 3) => (typeof x === 'number' && Number.isFinite(x) ? 
 const probe = read('probe.log');
 rows.push(['device', probe.match(/^device: (.*)$/m)?.[1] ?? probe.match(/^cuda: (.*)$/m)?.[1] ?? 'unknown']);
 rows.push(['driver / nvrtc', `${probe.match(/^driver: (\S+)/m)?.[1] ?? '?'} / ${probe.match(/^nvrtc: (\S+)/m)?.[1] ?? '?'}`]);
-for (const [label, f] of [['kernel tests', 'vitest-kernels.log'], ['codegen+forward+bf16', 'vitest-rest.log'], ['golden decoding', 'vitest-decode.log']]) {
+for (const [label, f] of [['kernel tests', 'vitest-kernels.log'], ['codegen+forward+bf16', 'vitest-rest.log'], ['golden decoding', 'vitest-decode.log'], ['decoding, CUDA graphs', 'vitest-graphs.log']]) {
   const log = read(f).replace(/\x1b\[[0-9;]*m/g, '');
   const tests = log.match(/Tests\s+(.*)$/m)?.[1]?.trim();
   rows.push([label, tests ?? (log ? 'no result (timed out or crashed: see the log)' : 'not run')]);
@@ -30,6 +30,7 @@ if (bench) {
   const f = bench.floors;
   rows.push(['step, logits out', `${n(bench.logits?.gpuMsMedian)} ms GPU (median of ${bench.reps}), ${n(bench.logits?.wallMsMedian)} ms run() wall${bench.emulated ? ' (EMULATED)' : ''}`]);
   rows.push(['step, x0+conf out', `${n(bench.x0conf?.gpuMsMedian)} ms GPU, ${n(bench.x0conf?.wallMsMedian)} ms run() wall`]);
+  rows.push(['  as a CUDA graph', `${n(bench.x0confGraph?.gpuMsMedian)} ms GPU, ${n(bench.x0confGraph?.wallMsMedian)} ms run() wall`]);
   rows.push(['floor: bytes', `${n(f?.bytes / 1e9, 2)} GB / ${n(bench.copyBandwidthGBs, 0)} GB/s = ${n(f?.bandwidthFloorMs)} ms`]);
   rows.push(['floor: FLOPs', `${n(f?.flops / 1e9, 1)} GFLOP / ${n(f?.tensorTflops, 0)} TFLOP/s = ${n(f?.computeFloorMs)} ms`]);
   rows.push(['vs floor', `${n(bench.x0conf?.gpuMsMedian / Math.max(f?.bandwidthFloorMs, f?.computeFloorMs), 2)}x the larger floor`]);

@@ -128,7 +128,10 @@ export class DecodeSession {
   private buildCall(a: number, e: number, rows: number[][], guided: boolean): { call: ForwardCall; cache: KvCache; R: number } {
     const L = this.length, B = this.batch, T = e - a;
     const nb = guided ? 2 * B : B;
-    const R = Math.max(1, ...rows.map((r) => r.length));
+    let R = Math.max(1, ...rows.map((r) => r.length));
+    // A replaying executor (CUDA graphs) gets one head-row count per block, so every step of
+    // the block is the same launch sequence; the extra rows repeat a wanted row.
+    if (this.model.executor.replaysLaunches) R = R <= this.opts.blockLength ? Math.min(this.opts.blockLength, T) : T;
     const ids = new Int32Array(nb * T), pos = new Int32Array(nb * T), keyMask = new Uint8Array(nb * L), head = new Int32Array(nb * R);
     for (let r = 0; r < nb; r++) {
       const b = r % B;

@@ -22,6 +22,11 @@ export interface ForwardExecutor {
    * read back (the GPU's fused head). The CPU returns logits only.
    */
   readonly headDecisions?: boolean;
+  /**
+   * True when the executor replays launch sequences it has seen (CUDA graphs): calls of equal
+   * shapes are then cheaper, so the decode loop keeps the head-row count fixed within a block.
+   */
+  readonly replaysLaunches?: boolean;
   dispose?(): void;
 }
 

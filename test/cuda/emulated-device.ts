@@ -91,16 +91,48 @@ export class EmulatedDevice {
     }
   }
 
+  /** Streams and graphs: a capture records each launch with its parameter values as they were. */
+  private capturing: { k: CudaKernel; grid: readonly number[]; arg: (number | bigint)[] }[] | null = null;
+  private readonly graphs = new Map<bigint, { k: CudaKernel; grid: readonly number[]; arg: (number | bigint)[] }[]>();
+  private nextGraph = 1n;
+  graphLaunches = 0;
+  createStream(): bigint { return 2n; }
+  beginCapture(): void {
+    if (this.capturing) throw new Error('emulated: capture already in progress');
+    this.capturing = [];
+  }
+  endCapture(): bigint {
+    if (!this.capturing) throw new Error('emulated: no capture in progress');
+    const id = this.nextGraph++;
+    this.graphs.set(id, this.capturing);
+    this.capturing = null;
+    return id;
+  }
+  graphLaunch(exec: bigint): void {
+    const seq = this.graphs.get(exec);
+    if (!seq) throw new Error(`emulated: unknown graph ${exec}`);
+    this.graphLaunches++;
+    for (const l of seq) this.execute(l.k, l.grid, l.arg);
+  }
+  destroyGraph(exec: bigint): void {
+    if (!this.graphs.delete(exec)) throw new Error(`emulated: destroying unknown graph ${exec}`);
+  }
+
   launch(_fn: bigint, grid: readonly number[], _block: readonly number[], _smem: number, params: ParamBlock, _stream: unknown, name: string): void {
     const k = this.kernels.get(name);
     if (!k) throw new Error(`emulated launch of unregistered kernel ${name}`);
-    this.launches++;
     const n = k.params.length;
     const arg = k.params.map((p, i) => {
       const off = (n + i) * 8;
       if (p.k === 'int') return p.bits === 32 ? koffi.decode(params.address, off, 'int32_t') : Number(koffi.decode(params.address, off, 'int64_t'));
       return BigInt(koffi.decode(params.address, off, 'uint64_t'));
     });
+    if (this.capturing) this.capturing.push({ k, grid: [...grid], arg });
+    else this.execute(k, grid, arg);
+  }
+
+  private execute(k: CudaKernel, grid: readonly number[], arg: (number | bigint)[]): void {
+    this.launches++;
     const ptr = (i: number) => arg[i] as bigint;
     const int = (i: number) => arg[i] as number;
     const m = k.meta as any;

@@ -27,6 +27,29 @@ describe('CUDA executor on an emulated device', () => {
     }
   }
 
+  it('CUDA graphs: repeated launch sequences replay a captured graph, with the same tokens', async () => {
+    const cases = loadCases('llada').filter((c) => c.model === 'llada_s20' && c.routine === 'dual_cache' && c.nfe >= 8).slice(0, 3);
+    expect(cases.length).toBe(3);
+    const dev = new EmulatedDevice();
+    const cm = await loadCudaModel(modelDir('llada_s20'), { precision: 'f32', context: dev.context, compile: false, headOutputs: 'both', graphs: true });
+    dev.register(cm.executor.plan.kernels);
+    for (const c of cases) {
+      let result;
+      for (const ev of decodeIds(cm, [c.prompt], caseOptions(c))) if (ev.type === 'done') result = ev.result;
+      expect(result!.tokens[0], c.id).toEqual(c.generated);
+      expect(result!.nfe, c.id).toBe(c.nfe);
+    }
+    const { replays, captures } = cm.executor.graphStats;
+    console.log(`CUDA graphs (emulated): ${replays} replays, ${captures} captures over ${cases.length} cases`);
+    const nfe = cases.reduce((a, c) => a + c.nfe, 0);
+    // Every forward went through a graph; steps within a block repeat their launches exactly.
+    expect(replays + captures).toBe(nfe);
+    // Fixed head rows per block: only a block's first step of each kind needs a capture.
+    expect(replays).toBeGreaterThan(captures);
+    expect(dev.graphLaunches).toBe(nfe);
+    cm.executor.dispose();
+  });
+
   it('fallback kernels', async () => {
     for (const kvHeads of [1, 3]) await checkFallbacks(emulated(), kvHeads, 2);
   });

@@ -174,6 +174,32 @@ export class CudaContext {
     return s[0]!;
   }
 
+  /** Starts recording the launches made on `stream` into a graph (thread-local capture mode). */
+  beginCapture(stream: bigint): void {
+    check('cuStreamBeginCapture', this.cu.cuStreamBeginCapture(stream, 1));
+  }
+
+  /** Ends a capture and instantiates the recorded graph; returns the executable graph. */
+  endCapture(stream: bigint): bigint {
+    const g: (bigint | null)[] = [null];
+    check('cuStreamEndCapture', this.cu.cuStreamEndCapture(stream, g));
+    const exec: (bigint | null)[] = [null];
+    try {
+      check('cuGraphInstantiate', this.cu.cuGraphInstantiate(exec, g[0], 0));
+    } finally {
+      this.cu.cuGraphDestroy(g[0]);
+    }
+    return exec[0]!;
+  }
+
+  graphLaunch(exec: bigint, stream: bigint): void {
+    check('cuGraphLaunch', this.cu.cuGraphLaunch(exec, stream));
+  }
+
+  destroyGraph(exec: bigint): void {
+    check('cuGraphExecDestroy', this.cu.cuGraphExecDestroy(exec));
+  }
+
   createEvent(): bigint {
     const e: (bigint | null)[] = [null];
     check('cuEventCreate', this.cu.cuEventCreate(e, 0));

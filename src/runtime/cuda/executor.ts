@@ -34,7 +34,16 @@ export interface CudaExecutorOptions {
   context?: CudaContext;
   /** false: generate but do not compile or load modules (an emulated device runs no machine code). */
   compile?: boolean;
+  /**
+   * Capture each distinct launch sequence into a CUDA graph and replay it when the same
+   * sequence (same kernels, grids and parameter values) comes again, as every step of a block
+   * does: one cuGraphLaunch instead of one cuLaunchKernel per kernel. Default: FASTDLLM_CUDA_GRAPHS=1.
+   */
+  graphs?: boolean;
 }
+
+/** Executable graphs kept per executor (least recently used dropped first). */
+const MAX_GRAPHS = 64;
 
 /** One kernel ready to launch. */
 export interface LoadedKernel {
@@ -79,6 +88,11 @@ export class CudaExecutor {
   lastGpuMs = NaN;
   private launchEvents: [bigint, bigint] | null = null;
   private events: [bigint, bigint] | null = null;
+  /** Launch sequences captured as CUDA graphs, by the sequence's key (see runLaunches). */
+  private readonly graphExecs = new Map<string, bigint>();
+  private stream: bigint | null = null;
+  /** Runs that replayed a captured graph / captured a new one (tests and benches read these). */
+  graphStats = { replays: 0, captures: 0 };
 
   constructor(
     readonly ctx: CudaContext,
@@ -88,6 +102,7 @@ export class CudaExecutor {
     private readonly slotPlan: SlotPlan,
     public profile: boolean,
     private readonly poison = false,
+    public graphs = false,
   ) {
     this.slots = Array.from({ length: slotPlan.slotCount }, (_, i) => new DeviceBuffer(ctx, `temporary buffer ${i}`));
     this.temps = new Set(slotPlan.slotOf.keys());
@@ -96,6 +111,11 @@ export class CudaExecutor {
 
   get graph(): Graph {
     return this.plan.graph;
+  }
+
+  /** Whether repeated launch sequences replay as CUDA graphs. */
+  get replaysLaunches(): boolean {
+    return this.graphs;
   }
 
   /** Whether run() returns x0 and confidence per head row (headOutputs 'x0conf' or 'both'). */
@@ -195,9 +215,16 @@ export class CudaExecutor {
       this.launchEvents ??= [this.ctx.createEvent(), this.ctx.createEvent()];
       this.ctx.record(this.launchEvents[0], null);
     }
+    // Host kernels (selection ops) split the sequence: device launches between them are batched.
+    const pending: { lk: LoadedKernel; grid: number[] }[] = [];
+    const flush = () => {
+      if (pending.length) this.launchAll(pending, ev0, ev1);
+      pending.length = 0;
+    };
     for (const lk of this.kernels) {
       const k = lk.kernel;
       if (k.family === 'host') {
+        flush();
         this.runHost(k, ptrOf, d);
         continue;
       }
@@ -218,15 +245,9 @@ export class CudaExecutor {
           }
         }
       });
-      if (ev0) this.ctx.record(ev0, null);
-      this.ctx.launch(lk.fn, grid, k.block, 0, lk.params, null, k.name);
-      if (ev0 && ev1) {
-        this.ctx.record(ev1, null);
-        const ms = this.ctx.elapsed(ev0, ev1);
-        this.lastProfile.push({ name: k.name, ms });
-        debugLog(2, `  ${k.name} grid [${grid}] ${ms.toFixed(3)} ms`);
-      }
+      pending.push({ lk, grid });
     }
+    flush();
 
     if (this.timeLaunches && this.launchEvents) {
       this.ctx.record(this.launchEvents[1], null);
@@ -250,6 +271,52 @@ export class CudaExecutor {
     }
     if (Object.keys(result).length === 0) this.ctx.synchronize('end of run');
     return result;
+  }
+
+  /**
+   * Launches a sequence of kernels whose parameters are set. With graphs on (and no per-kernel
+   * profiling or poisoning), a sequence seen before replays its captured graph: its key holds
+   * every kernel's name, grid and parameter values, so a replay is exactly the launches it
+   * stands for (device buffers are read when it runs, as direct launches would read them).
+   */
+  private launchAll(seq: { lk: LoadedKernel; grid: number[] }[], ev0: bigint | null, ev1: bigint | null): void {
+    if (!this.graphs || ev0 || this.poison) {
+      for (const { lk, grid } of seq) {
+        const k = lk.kernel;
+        if (ev0) this.ctx.record(ev0, null);
+        this.ctx.launch(lk.fn, grid, k.block, 0, lk.params, null, k.name);
+        if (ev0 && ev1) {
+          this.ctx.record(ev1, null);
+          const ms = this.ctx.elapsed(ev0, ev1);
+          this.lastProfile.push({ name: k.name, ms });
+          debugLog(2, `  ${k.name} grid [${grid}] ${ms.toFixed(3)} ms`);
+        }
+      }
+      return;
+    }
+    // A blocking stream: the default-stream copies before and after order against it.
+    const stream = (this.stream ??= this.ctx.createStream());
+    const key = seq.map(({ lk, grid }) => `${lk.kernel.name}[${grid}](${lk.params.key})`).join(';');
+    let exec = this.graphExecs.get(key);
+    if (exec !== undefined) {
+      this.graphExecs.delete(key); // re-insert: most recently used last
+      this.graphStats.replays++;
+    } else {
+      this.ctx.beginCapture(stream);
+      try {
+        for (const { lk, grid } of seq) this.ctx.launch(lk.fn, grid, lk.kernel.block, 0, lk.params, stream, lk.kernel.name);
+      } finally {
+        exec = this.ctx.endCapture(stream);
+      }
+      this.graphStats.captures++;
+      if (this.graphExecs.size >= MAX_GRAPHS) {
+        const [oldKey, oldExec] = this.graphExecs.entries().next().value!;
+        this.graphExecs.delete(oldKey);
+        this.ctx.destroyGraph(oldExec);
+      }
+    }
+    this.graphExecs.set(key, exec);
+    this.ctx.graphLaunch(exec, stream);
   }
 
   /** A state's device buffer: allocated zeroed the first time its host buffer is seen. */
@@ -301,6 +368,8 @@ export class CudaExecutor {
 
   /** Frees every device buffer this executor holds (its states included). */
   dispose(): void {
+    for (const exec of this.graphExecs.values()) this.ctx.destroyGraph(exec);
+    this.graphExecs.clear();
     for (const w of this.weights.values()) this.ctx.free(w.ptr);
     this.weights.clear();
     for (const b of [...this.inputBufs.values(), ...this.slots, ...this.scratch.values(), this.extras.x0, this.extras.confidence, ...[...this.ropeTables.values()].map((t) => t.buf)]) b?.release();
@@ -336,5 +405,5 @@ export async function createCudaExecutor(graph: Graph, weightSource: WeightSourc
   }
   const slotPlan = new SlotPlan(plan, (id) => temps.has(id));
   debugLog(1, `cuda executor: ${plan.kernels.length} launches, ${fmtBytes([...weights.values()].reduce((s, w) => s + w.bytes, 0))} of weights, ${slotPlan.slotCount} temporary buffers`);
-  return new CudaExecutor(ctx, plan, kernels, weights, slotPlan, opts.profile ?? env.debug >= 2, opts.poison ?? false);
+  return new CudaExecutor(ctx, plan, kernels, weights, slotPlan, opts.profile ?? env.debug >= 2, opts.poison ?? false, opts.graphs ?? env.cudaGraphs);
 }

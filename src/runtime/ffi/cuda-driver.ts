@@ -176,6 +176,11 @@ export class ParamBlock {
     this.last[i] = v;
   }
 
+  /** The values as set (every slot is set before each launch): a key for launches that repeat. */
+  get key(): string {
+    return this.last.join(',');
+  }
+
   /** The kernelParams array's address. */
   get address(): bigint {
     return this.mem;
