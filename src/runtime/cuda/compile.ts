@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { env, debugLog } from '../../env.ts';
 import { checkNvrtc, loadNvrtc, type NvrtcLib } from '../ffi/nvrtc.ts';
 import { KernelCache } from '../kernel-cache.ts';
-import { nvccCubin, parsePtxasInfo, type KernelResources } from './nvcc.ts';
+import { nvccCubin, nvccPtxText, parsePtxasInfo, type KernelResources } from './nvcc.ts';
 
 /** NVRTC options of generated modules (the arch is added per device); part of the cache key. */
 export const NVRTC_OPTIONS = ['--std=c++17'];
@@ -75,6 +75,7 @@ export async function compileModule(name: string, generated: string, cc: number,
   if (!nvrtc) {
     try {
       const r = await nvccCubin(name, source, `sm_${cc}`, cache);
+      if (env.debug >= 5) debugLog(5, `cuda module ${name} PTX (compute_${cc}):\n${await nvccPtxText(source, `sm_${cc}`)}`);
       return { name, image: readFileSync(r.cubinPath), kind: 'cubin', compiler: 'nvcc', arch: `sm_${cc}`, cacheHit: r.cached, resources: r.resources };
     } catch (e) {
       throw new CudaCompileError(name, (e as Error).message, failedSourcePath(cache, name, source, path));
@@ -93,6 +94,7 @@ export async function compileModule(name: string, generated: string, cc: number,
     writeFileSync(join(tmp, file), r.image!);
     if (r.log.trim()) writeFileSync(join(tmp, 'nvrtc.log'), r.log);
   });
+  if (env.debug >= 5) debugLog(5, `cuda module ${name} PTX (compute_${target}):\n${await nvrtcPtx(name, source, target).catch((e: Error) => `(PTX compile failed: ${e.message})`)}`);
   const image = readFileSync(entry.binaryPath);
   // The driver wants PTX NUL-terminated.
   const img = ptxOnly ? Buffer.concat([image, Buffer.from([0])]) : image;

@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { bundleSource, moduleSource } from '../../codegen/cuda/module.ts';
 import type { CudaKernel, CudaPlan } from '../../codegen/cuda/types.ts';
 import { numel, resolveShape, type DimBindings } from '../../ir/shape.ts';
@@ -8,7 +5,7 @@ import { KernelCache } from '../kernel-cache.ts';
 import { loadNvrtc } from '../ffi/nvrtc.ts';
 import { nvrtcCompile, nvrtcPtx } from './compile.ts';
 import { evalInt } from './memory.ts';
-import { cuobjdumpSass, findNvcc, nvccCubin, nvccPtx, parsePtxasInfo, type KernelResources } from './nvcc.ts';
+import { cuobjdumpSass, findNvcc, nvccCubin, nvccPtxText, parsePtxasInfo, type KernelResources } from './nvcc.ts';
 
 /** One row of `fastdllm inspect`: a distinct kernel of the decode step and what it costs. */
 export interface KernelReport {
@@ -77,14 +74,7 @@ export function kernelIr(plan: CudaPlan, k: CudaKernel): string {
 /** PTX of one kernel's module for `arch` (nvcc -ptx, else NVRTC). */
 export async function kernelPtx(k: CudaKernel, arch: string): Promise<string> {
   const src = moduleSource(k);
-  if (findNvcc()) {
-    const dir = mkdtempSync(join(tmpdir(), 'fastdllm-ptx-'));
-    try {
-      return await nvccPtx(src, arch, dir);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
+  if (findNvcc()) return nvccPtxText(src, arch);
   return nvrtcPtx(k.name, src, Number(arch.slice(3).replace(/[a-z]$/, '')));
 }
 

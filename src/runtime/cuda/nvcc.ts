@@ -1,5 +1,6 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { debugLog } from '../../env.ts';
@@ -138,4 +139,14 @@ export async function cuobjdumpSass(cubinPath: string, fn?: string): Promise<str
   if (!tool) throw new Error('cuobjdump not found (it ships with the CUDA toolkit; set CUDA_HOME)');
   const { stdout } = await run(tool, ['-sass', ...(fn ? ['-fun', fn] : []), cubinPath], { maxBuffer: 256 << 20 });
   return stdout;
+}
+
+/** PTX of a source for `arch` through nvcc, in a temporary folder removed afterwards. */
+export async function nvccPtxText(source: string, arch: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'fastdllm-ptx-'));
+  try {
+    return await nvccPtx(source, arch, dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
