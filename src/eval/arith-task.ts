@@ -25,14 +25,14 @@ export interface ArithProblem {
 export type ArithSplit = 'train' | 'heldout';
 
 /** Exclusive upper bound of every value in a problem (start, operands, results). */
-export const MAX_VALUE = 100;
+export const MAX_VALUE = 50;
 /** Largest amount added or taken away in one step ("buys N more", "gives N to Ben"). */
-export const MAX_OPERAND = 20;
+export const MAX_OPERAND = 10;
 /** Largest starting count when the story starts from a plain number. */
-export const MAX_START = 40;
+export const MAX_START = 25;
 /** Largest number of containers, and largest count per container, in a grouping step. */
-export const MAX_GROUPS = 6;
-export const MAX_PER_GROUP = 10;
+export const MAX_GROUPS = 5;
+export const MAX_PER_GROUP = 8;
 /** Default seed of `arithSplit`. */
 export const DEFAULT_SEED = 20250527;
 

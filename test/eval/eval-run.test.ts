@@ -14,7 +14,8 @@ describe('fastdllm eval: a short run on the embedded model', () => {
   const N = 6;
 
   it('--task arith prints the JSON the issue specifies, writes --out and --chart, and its accuracy is a recount of the answers', async () => {
-    const out = join(dir, 'r.json'), chart = join(dir, 'c.svg');
+    // --out into a folder that does not exist yet: made before the run.
+    const out = join(dir, 'new', 'r.json'), chart = join(dir, 'c.svg');
     const r = cli(['eval', '--task', 'arith', '--n', `${N}`, '--modes', 'baseline,dual+parallel', '--thresholds', '0.9,0.5', '--json', '--out', out, '--chart', chart, '--device', 'cpu']);
     expect(r.code, r.stderr).toBe(0);
     const res = JSON.parse(r.stdout);

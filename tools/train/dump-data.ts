@@ -21,7 +21,7 @@ import { answerText, renderPrompt, SPECIAL_TOKENS } from './make-tokenizer.ts';
 
 const { values } = parseArgs({
   options: {
-    train: { type: 'string', default: '150000' },
+    train: { type: 'string', default: '400000' },
     heldout: { type: 'string', default: '1000' },
     out: { type: 'string', default: 'tools/train/data' },
     assets: { type: 'string', default: 'assets/arith-tiny' },

@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { readJsonLines } from '../jsonl.ts';
 import { DEFAULT_MODEL_DIR, loadModel } from '../../api.ts';
 import { arithSplit } from '../../eval/arith-task.ts';
@@ -76,6 +77,17 @@ export async function evalCommand(argv: string[]): Promise<number> {
       if (target === null) throw new UsageError(`--data: record ${k + i + 1} has no "#### N" answer`);
       return { prompt: buildGsm8kPrompt(r.question, shots, { cot: true }), target };
     });
+  }
+  // Output folders are made (and checked writable) before the run, so a long eval never ends
+  // with its results unwritable.
+  for (const [flag, f] of [['--out', values.out], ['--chart', values.chart]] as const) {
+    if (!f) continue;
+    try {
+      mkdirSync(dirname(resolve(f)), { recursive: true });
+      accessSync(dirname(resolve(f)), constants.W_OK);
+    } catch (e) {
+      throw new UsageError(`${flag}: cannot write ${f}: ${(e as Error).message}`);
+    }
   }
   const chat = values['no-chat'] ? false : values.chat ?? (task === 'arith');
   const load = loadOptionsFromFlags(values);
