@@ -108,6 +108,16 @@ __device__ __forceinline__ void epi_pair(const GemmArgs& a, int m, int n, float 
 }
 
 // EPI_HEAD: each warp takes tile rows; max with the first index on ties, then sum exp(v - max) in f64.
+/** Warp-wide argmax of (best, bi): the larger value, ties to the smaller index (the host's rule); every lane ends with the result. */
+__device__ __forceinline__ void fd_warp_argmax(float& best, int& bi) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float ob = __shfl_xor_sync(0xffffffffu, best, o);
+    const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+    if (ob > best || (ob == best && oi < bi)) { best = ob; bi = oi; }
+  }
+}
+
 template <class C>
 __device__ __forceinline__ void head_tile_stats(const GemmArgs& a, const float* tile, int m0, int n0) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -123,12 +133,7 @@ __device__ __forceinline__ void head_tile_stats(const GemmArgs& a, const float* 
       const float v = tile[r * (C::BN + 1) + c];
       if (n < C::N && (v > best || (v == best && n < bi))) { best = v; bi = n; }
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-      const float ob = __shfl_xor_sync(0xffffffffu, best, o);
-      const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-      if (ob > best || (ob == best && oi < bi)) { best = ob; bi = oi; }
-    }
+    fd_warp_argmax(best, bi);
     double s = 0.0;
     for (int c = lane; c < C::BN; c += 32) {
       if (n0 + c < C::N) s += exp((double)tile[r * (C::BN + 1) + c] - (double)best);
@@ -431,12 +436,7 @@ __device__ __forceinline__ void head_select(const HeadStat* st, int tiles, int M
     const HeadStat h = row[t];
     if (h.max > best || (h.max == best && h.idx < bi)) { best = h.max; bi = h.idx; }
   }
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    const float ob = __shfl_xor_sync(0xffffffffu, best, o);
-    const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-    if (ob > best || (ob == best && oi < bi)) { best = ob; bi = oi; }
-  }
+  fd_warp_argmax(best, bi);
   double s = 0.0;
   for (int t = lane; t < tiles; t += 32) {
     const HeadStat h = row[t];

@@ -19,6 +19,3 @@ export async function loadCudaModel(dir: string, opts: CudaExecutorOptions & { d
     return { dir, definition, config, graph, executor, backend: `cuda-${executor.plan.precision}` };
   });
 }
-
-/** Kept for callers written before CudaModel was a HostModel: the identity. */
-export const asHostModel = (m: CudaModel): HostModel => m;
