@@ -22,6 +22,11 @@ export interface FastdllmEnv {
   nvrtcLib: string | undefined;
   /** FASTDLLM_CUDA_GRAPHS=1: replay repeated launch sequences as CUDA graphs (see CudaExecutorOptions.graphs). */
   cudaGraphs: boolean;
+  /**
+   * FASTDLLM_DEVICE_SELECT=0: LLaDA's greedy GPU steps select on the host from x0 and confidence
+   * read back, instead of selecting and scattering into the device canvas (default 1; benches compare).
+   */
+  deviceSelect: boolean;
 }
 
 function readEnv(): FastdllmEnv {
@@ -43,6 +48,7 @@ function readEnv(): FastdllmEnv {
     cudaLib: e.FASTDLLM_CUDA_LIB || undefined,
     nvrtcLib: e.FASTDLLM_NVRTC_LIB || undefined,
     cudaGraphs: int('FASTDLLM_CUDA_GRAPHS', 0) === 1,
+    deviceSelect: int('FASTDLLM_DEVICE_SELECT', 1) === 1,
   };
 }
 

@@ -41,7 +41,11 @@ export function* decodeIds(model: HostModel, prompts: number[][], options: Gener
   const sess = new DecodeSession(model, prompts, opts);
   const t0 = performance.now();
   const routine = model.config.logitShift ? dreamRoutine(sess) : lladaRoutine(sess);
-  for (const ev of routine) yield ev;
+  try {
+    for (const ev of routine) yield ev;
+  } finally {
+    sess.dispose();
+  }
   const wallMs = performance.now() - t0;
   const tokens = prompts.map((_, b) => sess.generated(b));
   const decoded = tokens.reduce((s, row) => s + row.filter((t) => t !== opts.maskId).length, 0);

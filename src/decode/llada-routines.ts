@@ -2,7 +2,7 @@ import { isParallel } from './options.ts';
 import { lladaPropose, lladaSelect, type Proposal } from './pick.ts';
 import { numTransferTokens } from './schedule.ts';
 import type { DecodeEvent, DecodeSession, RowDecision, RowLogits, StepKind } from './session.ts';
-import { LladaSelectStep } from './select-graph.ts';
+import { buildLladaSelectGraph, LladaSelectStep } from './select-graph.ts';
 import type { HeadDecisions } from '../runtime/forward.ts';
 import type { HostTensor } from '../runtime/buffers.ts';
 
@@ -29,6 +29,9 @@ export function* lladaRoutine(sess: DecodeSession): Generator<DecodeEvent> {
   const greedy = o.temperature === 0 && o.remasking === 'low_confidence';
   const fromDecisions = greedy && sess.headDecisions;
   const irStep = greedy ? LladaSelectStep.create(o, V, fromDecisions ? 'decisions' : 'logits') : undefined;
+  // Where the executor keeps a canvas of its own (the GPU), the same selection graph runs there
+  // and scatters into it; a step then reads back only its record.
+  const onDevice = !!fromDecisions && sess.openDeviceStep(buildLladaSelectGraph(o, V, 'decisions'));
 
   /** `src`: the step's logits, or the forward's own decisions ([B, R'] row-major). */
   function selectWithIr(src: RowLogits | (HeadDecisions & { R: number }), cands: number[][], k: number[]): RowDecision[] {
@@ -62,10 +65,19 @@ export function* lladaRoutine(sess: DecodeSession): Generator<DecodeEvent> {
     return rows;
   }
 
-  /** One forward + selection; `cands[b]` are canvas positions, `k[b]` the fixed-mode count. */
-  function* step(kind: StepKind, block: number, a: number, e: number, cands: number[][], k: number[]): Generator<DecodeEvent> {
+  /**
+   * One forward of window [a, e) + selection; `cands[b]` are canvas positions, `k[b]` the
+   * fixed-mode count, `blk` the block's [s, e) (where the device counts the masks left).
+   */
+  function* step(kind: StepKind, block: number, a: number, e: number, cands: number[][], k: number[], blk: [number, number]): Generator<DecodeEvent> {
     const t0 = performance.now();
     const want = cands.map((c) => c.map((p) => p - a));
+    if (onDevice) {
+      const rows = sess.deviceStep(kind, a, e, cands, k, blk);
+      sess.updateEarlyExit();
+      yield { type: 'step', kind, nfe: sess.nfe, block, rows, ms: performance.now() - t0 };
+      return;
+    }
     if (fromDecisions) {
       const rows = selectWithIr(sess.forwardDecisions(kind, a, e, want), cands, k);
       sess.updateEarlyExit();
@@ -94,19 +106,19 @@ export function* lladaRoutine(sess: DecodeSession): Generator<DecodeEvent> {
     const fixedDone = (j: number) => !isParallel(o) && j >= S;
     if (o.cache === 'none') {
       for (let j = 0; sess.anyMasked(s, e) && !fixedDone(j); j++) {
-        yield* step('full', nb, 0, sess.length, activeMasked(0, e), kAt(j));
+        yield* step('full', nb, 0, sess.length, activeMasked(0, e), kAt(j), [s, e]);
       }
     } else {
       if (sess.anyMasked(s, e)) {
-        yield* step('full', nb, 0, sess.length, activeMasked(0, e), kAt(0));
+        yield* step('full', nb, 0, sess.length, activeMasked(0, e), kAt(0), [s, e]);
       }
       if (o.cache === 'prefix') {
         for (let j = 1; sess.anyMasked(s, e) && !fixedDone(j); j++) {
-          yield* step('prefix', nb, s, sess.length, activeMasked(s, e), kAt(j));
+          yield* step('prefix', nb, s, sess.length, activeMasked(s, e), kAt(j), [s, e]);
         }
       } else {
         for (let j = 1; j < S && sess.anyMasked(s, e); j++) {
-          yield* step('dual', nb, s, e, activeMasked(s, e), kAt(j));
+          yield* step('dual', nb, s, e, activeMasked(s, e), kAt(j), [s, e]);
         }
       }
     }

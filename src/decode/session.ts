@@ -1,5 +1,7 @@
-import type { HostModel } from '../runtime/model.ts';
-import { runForward, runForwardDecisions, checkTokenIds, type ForwardCall, type HeadDecisions } from '../runtime/forward.ts';
+import type { Graph } from '../ir/graph.ts';
+import type { DeviceDecodeStep, HostModel } from '../runtime/model.ts';
+import { runDeviceStep, runForward, runForwardDecisions, checkTokenIds, type ForwardCall, type HeadDecisions } from '../runtime/forward.ts';
+import { debugLog } from '../env.ts';
 import { KvCache } from '../runtime/kv-cache.ts';
 import type { ResolvedOptions } from './options.ts';
 import { Rng } from './rng.ts';
@@ -40,6 +42,7 @@ export class DecodeSession {
   readonly timeByKind: Record<StepKind, { ms: number; count: number }> = { full: { ms: 0, count: 0 }, prefix: { ms: 0, count: 0 }, dual: { ms: 0, count: 0 } };
   private cache: KvCache | undefined;
   private cfgCache: KvCache | undefined;
+  private device: DeviceDecodeStep | undefined;
 
   constructor(readonly model: HostModel, prompts: number[][], readonly opts: ResolvedOptions) {
     const cfg = model.config;
@@ -116,6 +119,61 @@ export class DecodeSession {
     const d = runForwardDecisions(this.model, call, cache);
     this.count(kind, t0);
     return { ...d, R };
+  }
+
+  /**
+   * Starts greedy steps whose selection runs on the device, over a canvas kept there (see
+   * DeviceDecodeStep), when the executor offers them for this selection graph; false (and the
+   * host path) otherwise.
+   */
+  openDeviceStep(select: Graph): boolean {
+    if (this.device) return true;
+    const make = this.model.executor.deviceDecodeStep;
+    if (!make || this.opts.cfgScale > 0) return false;
+    const d = make.call(this.model.executor, select, this.x, this.batch, this.opts.maskId);
+    if (typeof d === 'string') {
+      debugLog(1, `decode: selection on the host (${d})`);
+      return false;
+    }
+    this.device = d;
+    return true;
+  }
+
+  /**
+   * One greedy step on the device (after openDeviceStep): forward of window [a, e) with head rows
+   * `cands[b]` (canvas positions), selection and scatter there; the record's choices are applied
+   * to this canvas too, which must then agree with the device on the masks left in [lo, hi).
+   */
+  deviceStep(kind: StepKind, a: number, e: number, cands: number[][], k: number[], [lo, hi]: [number, number]): RowDecision[] {
+    const t0 = performance.now();
+    const dev = this.device;
+    if (!dev) throw new Error('deviceStep before openDeviceStep');
+    const { call, cache, R } = this.buildCall(a, e, cands.map((c) => c.map((p) => p - a)), false);
+    const cand = new Int32Array(this.batch * R).fill(-1);
+    cands.forEach((c, b) => { if (this.active[b]) c.forEach((p, i) => { cand[b * R + i] = p; }); });
+    const rec = runDeviceStep(dev, call, cache, cand, Int32Array.from(k), [lo, hi]);
+    this.count(kind, t0);
+    const rows: RowDecision[] = [];
+    for (let b = 0; b < this.batch; b++) {
+      const r = rec.rows[b];
+      if (this.active[b] && cands[b].length) rows.push(this.commit(b, r.positions, r.tokens, r.confidences));
+      else if (r.positions.length) throw new Error(`device step: row ${b} had no candidates but the device chose ${r.positions.length}`);
+      let left = 0;
+      for (let p = lo; p < hi; p++) if (this.isMask(b, p)) left++;
+      if (rec.masksLeft[b] !== left) throw new Error(`device step: row ${b} has ${rec.masksLeft[b]} masks left in [${lo}, ${hi}) on the device, ${left} on the host`);
+    }
+    return rows;
+  }
+
+  /** The device canvas (after openDeviceStep), [batch * length]; undefined on the host path. */
+  deviceCanvas(): Int32Array | undefined {
+    return this.device?.readCanvas();
+  }
+
+  /** Frees what the session holds on the device. */
+  dispose(): void {
+    this.device?.dispose();
+    this.device = undefined;
   }
 
   private count(kind: StepKind, t0: number): void {

@@ -1,6 +1,6 @@
 import type { HostTensor } from './buffers.ts';
 import { KvCache } from './kv-cache.ts';
-import type { HostModel } from './model.ts';
+import type { DeviceDecodeStep, DeviceStepRecord, HostModel } from './model.ts';
 
 /** One forward call of the standard contract (see ForwardIO in models/define.ts). */
 export interface ForwardCall {
@@ -48,6 +48,14 @@ export function runForwardDecisions(model: HostModel, call: ForwardCall, cache: 
   if (!model.executor.headDecisions) throw new Error(`${model.backend}: this executor does not compute head decisions`);
   const out = model.executor.run(callInputs(call), cache.states, ['x0', 'confidence']);
   return { x0: out.x0.data as Int32Array, confidence: out.confidence.data as Float64Array };
+}
+
+/**
+ * One greedy step whole on the device (see DeviceDecodeStep): the call's ids are taken from the
+ * device canvas; only the step's record comes back.
+ */
+export function runDeviceStep(step: DeviceDecodeStep, call: ForwardCall, cache: KvCache, candidates: Int32Array, k: Int32Array, count: [number, number]): DeviceStepRecord {
+  return step.step(callInputs(call), cache.states, candidates, k, count);
 }
 
 /** Checks token ids against the vocabulary, naming the offending id and where it is. */

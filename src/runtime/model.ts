@@ -27,7 +27,43 @@ export interface ForwardExecutor {
    * shapes are then cheaper, so the decode loop keeps the head-row count fixed within a block.
    */
   readonly replaysLaunches?: boolean;
+  /**
+   * A greedy decode step that runs whole on the device, over a canvas kept there (the GPU), or
+   * the reason it cannot (this executor, this selection graph). `select` is the selection
+   * step's IR (decode/select-graph.ts, source 'decisions'); `canvas` [batch, length] its start.
+   */
+  deviceDecodeStep?(select: Graph, canvas: Int32Array, batch: number, maskId: number): DeviceDecodeStep | string;
   dispose?(): void;
+}
+
+/** What one device step chose for one batch row, in head-row order. */
+export interface DeviceRowChoice {
+  positions: number[];
+  tokens: number[];
+  confidences: number[];
+}
+
+/** The step's one read-back: each row's choices and the masks left in its counted range. */
+export interface DeviceStepRecord {
+  rows: DeviceRowChoice[];
+  masksLeft: number[];
+}
+
+/**
+ * One greedy step on the device: the forward reads its window ids from the device canvas; the
+ * head's x0 and confidence feed the selection, which writes the chosen tokens into the canvas;
+ * the host reads back only the record.
+ */
+export interface DeviceDecodeStep {
+  /**
+   * `inputs`: the forward call's inputs (their `ids` give only the shape: the ids come from the
+   * device canvas at `start`); `candidates` [batch * R]: the canvas position of each head row, or
+   * -1 where it is no candidate; `k` [batch]: top-k counts; masks are counted in canvas [lo, hi).
+   */
+  step(inputs: Record<string, HostTensor>, states: Record<string, HostTensor>, candidates: Int32Array, k: Int32Array, count: [number, number]): DeviceStepRecord;
+  /** The device canvas, [batch * length] (one read; checks and tests). */
+  readCanvas(): Int32Array;
+  dispose(): void;
 }
 
 /**

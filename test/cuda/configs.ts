@@ -14,10 +14,13 @@ export const CONFIG_FILES: string[] = [
 export const PRECISIONS: CudaPrecision[] = ['f32', 'bf16'];
 export const HEAD_MODES: HeadOutputs[] = ['logits', 'x0conf', 'both'];
 
-/** The kernels of every head mode of one config and precision (what any decode step may launch). */
+/** The kernels of every head mode of one config and precision (what any decode step may launch, the step's own included). */
 export function configKernels(file: string, precision: CudaPrecision): CudaKernel[] {
   const { graph } = graphFromConfig(file);
-  return HEAD_MODES.flatMap((headOutputs) => planCuda(graph, { precision, headOutputs }).kernels);
+  return HEAD_MODES.flatMap((headOutputs) => {
+    const plan = planCuda(graph, { precision, headOutputs });
+    return [...plan.kernels, ...plan.stepKernels];
+  });
 }
 
 export { configLabel };

@@ -18,6 +18,8 @@ export class EmulatedDevice {
   private next = 0x7f0000000000n;
   private readonly kernels = new Map<string, CudaKernel>();
   launches = 0;
+  /** Device-to-host copies (tests count a decode step's reads). */
+  downloads = 0;
 
   constructor(cc = 90) {
     this.info = { ordinal: 0, name: 'emulated', major: Math.floor(cc / 10), minor: cc % 10, arch: `sm_${cc}`, multiprocessors: 1, totalBytes: 2 ** 34, l2Bytes: 0, sharedOptinBytes: 0, peakBandwidthGBs: 0, driverVersion: 'emulated', driverPath: '' };
@@ -28,7 +30,12 @@ export class EmulatedDevice {
     return this as unknown as CudaContext;
   }
 
-  /** Makes a plan's kernels launchable (by name). */
+  /** Makes a plan's kernels, forward and decode step, launchable. */
+  registerPlan(plan: { kernels: readonly CudaKernel[]; stepKernels: readonly CudaKernel[] }): void {
+    this.register([...plan.kernels, ...plan.stepKernels]);
+  }
+
+  /** Makes kernels launchable (by name). */
   register(kernels: readonly CudaKernel[]): void {
     for (const k of kernels) this.kernels.set(k.name, k);
   }
@@ -51,6 +58,7 @@ export class EmulatedDevice {
     this.bytes(dst).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
   }
   download(dst: ArrayBufferView, src: bigint): void {
+    this.downloads++;
     new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength).set(this.bytes(src).subarray(0, dst.byteLength));
   }
   zero(p: bigint, n: number): void { this.bytes(p).fill(0, 0, n); }
@@ -124,7 +132,7 @@ export class EmulatedDevice {
     const n = k.params.length;
     const arg = k.params.map((p, i) => {
       const off = (n + i) * 8;
-      if (p.k === 'int') return p.bits === 32 ? koffi.decode(params.address, off, 'int32_t') : Number(koffi.decode(params.address, off, 'int64_t'));
+      if (p.k === 'int' || (p.k === 'step' && p.bits === 32)) return p.bits === 32 ? koffi.decode(params.address, off, 'int32_t') : Number(koffi.decode(params.address, off, 'int64_t'));
       return BigInt(koffi.decode(params.address, off, 'uint64_t'));
     });
     if (this.capturing) this.capturing.push({ k, grid: [...grid], arg });
@@ -149,6 +157,13 @@ export class EmulatedDevice {
     switch (k.family) {
       case 'gemm': return this.gemm(m as GemmDesc & { tiles: number }, ptr, int);
       case 'head_select': return this.headSelect(ptr(0), int(1), int(2), ptr(3), ptr(4));
+      case 'decode_window': {
+        const canvas = this.view(ptr(0), 'i32'), ids = this.view(ptr(1), 'i32');
+        const [L, T, a] = [int(2), int(3), int(4)];
+        for (let b = 0; b < grid[1]; b++) for (let i = 0; i < T; i++) ids[b * T + i] = canvas[b * L + a + i];
+        return;
+      }
+      case 'select_scatter': return this.selectScatter(ptr, int);
       case 'attention': return this.attention(m, ptr, int);
       case 'embed': {
         const t = this.view(ptr(0), m.table), ids = this.view(ptr(1), 'i32'), out = this.view(ptr(2), 'f32');
@@ -286,6 +301,42 @@ export class EmulatedDevice {
       for (let t = 0; t < tiles; t++) { const o = (m * tiles + t) * 16; s += dv.getFloat64(o + 8, true) * Math.exp(dv.getFloat32(o, true) - best); }
       x0[m] = bi;
       conf[m] = 1 / s;
+    }
+  }
+
+  /**
+   * select_scatter (fd_decode.cuh), from REFERENCE.md section 3 directly: sort each row's
+   * candidates by confidence (ties to the lower index), choose by mode, write the canvas and
+   * the record (choices in head-row order, then the masks left in [lo, hi)).
+   */
+  private selectScatter(ptr: (i: number) => bigint, int: (i: number) => number): void {
+    const x0 = this.view(ptr(0), 'i32'), conf = this.view(ptr(1), 'f64'), args = this.bytes(ptr(2)), canvas = this.view(ptr(3), 'i32');
+    const [B, R, L, mode, lo, hi, maskId] = [5, 6, 7, 8, 9, 10, 11].map(int);
+    const av = new DataView(args.buffer), param = av.getFloat64(0, true);
+    const rec = new DataView(this.bytes(ptr(4)).buffer);
+    for (let b = 0; b < B; b++) {
+      const cand = (i: number) => av.getInt32(8 + 4 * B + 4 * (b * R + i), true);
+      const idx = Array.from({ length: R }, (_, i) => i).filter((i) => cand(i) >= 0);
+      const order = idx.slice().sort((i, j) => conf[b * R + j] - conf[b * R + i] || i - j);
+      let chosen: number[];
+      if (mode === 0) chosen = order.slice(0, av.getInt32(8 + 4 * b, true));
+      else if (mode === 1) chosen = order.filter((i, r) => r === 0 || conf[b * R + i] >= param);
+      else {
+        let t = order.findIndex((i, r) => conf[b * R + i] < (r === 0 ? -1 : 1 - param / (r + 2)));
+        if (t < 0 || t === order.length - 1) t = order.length;
+        chosen = order.slice(0, t);
+      }
+      chosen.sort((i, j) => i - j);
+      chosen.forEach((i, n) => {
+        canvas[b * L + cand(i)] = x0[b * R + i];
+        rec.setFloat64(8 * (b * R + n), conf[b * R + i], true);
+        rec.setInt32(8 * B * R + 4 * (b * R + n), cand(i), true);
+        rec.setInt32(12 * B * R + 4 * (b * R + n), x0[b * R + i], true);
+      });
+      let masks = 0;
+      for (let p = lo; p < hi; p++) if (canvas[b * L + p] === maskId) masks++;
+      rec.setInt32(16 * B * R + 8 * b, chosen.length, true);
+      rec.setInt32(16 * B * R + 8 * b + 4, masks, true);
     }
   }
 

@@ -16,7 +16,7 @@ import { checkFallbacks, checkTinyModel, type MakeExecutor } from './kernel-chec
  */
 const emulated = (dev = new EmulatedDevice()): MakeExecutor => async (g, w, o) => {
   const ex = await createCudaExecutor(g, w, { ...o, context: dev.context, compile: false });
-  dev.register(ex.plan.kernels);
+  dev.registerPlan(ex.plan);
   return ex;
 };
 
@@ -32,7 +32,7 @@ describe('CUDA executor on an emulated device', () => {
     expect(cases.length).toBe(3);
     const dev = new EmulatedDevice();
     const cm = await loadCudaModel(modelDir('llada_s20'), { precision: 'f32', context: dev.context, compile: false, headOutputs: 'both', graphs: true });
-    dev.register(cm.executor.plan.kernels);
+    dev.registerPlan(cm.executor.plan);
     for (const c of cases) {
       let result;
       for (const ev of decodeIds(cm, [c.prompt], caseOptions(c))) if (ev.type === 'done') result = ev.result;
@@ -60,7 +60,7 @@ describe('CUDA executor on an emulated device', () => {
       const dev = new EmulatedDevice();
       // headOutputs 'both', as loadModelOn loads a GPU model for decoding.
       const cm = await loadCudaModel(modelDir(name), { precision: 'f32', context: dev.context, compile: false, headOutputs: 'both' });
-      dev.register(cm.executor.plan.kernels);
+      dev.registerPlan(cm.executor.plan);
       expect(cm.executor.headDecisions).toBe(true);
       const asked: string[] = [];
       const run = cm.executor.run.bind(cm.executor);

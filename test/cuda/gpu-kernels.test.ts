@@ -9,7 +9,7 @@ import { checkFallbacks, checkTinyModel, onGpu, type MakeExecutor } from './kern
 const mirror: MakeExecutor = async (g, w, o) => {
   const dev = new EmulatedDevice();
   const ex = await createCudaExecutor(g, w, { ...o, context: dev.context, compile: false });
-  dev.register(ex.plan.kernels);
+  dev.registerPlan(ex.plan);
   return ex;
 };
 

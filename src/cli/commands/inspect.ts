@@ -6,16 +6,20 @@ import type { CudaPrecision, HeadOutputs } from '../../codegen/cuda/types.ts';
 import { Checkpoint } from '../../io/checkpoint.ts';
 import { graphFromConfig } from '../../runtime/cuda/config-graph.ts';
 import { probeCudaSync } from '../../runtime/cuda/device.ts';
-import { DECODE_STEP_DIMS, inspectPlan, kernelIr, kernelPtx, kernelResources, kernelSass } from '../../runtime/cuda/inspect.ts';
+import { DECODE_STEP_DIMS, decodeStepKernels, inspectPlan, kernelIr, kernelPtx, kernelResources, kernelSass } from '../../runtime/cuda/inspect.ts';
 import { choiceFlag, intFlag, parseFlags, UsageError } from '../args.ts';
+import { buildLladaSelectGraph } from '../../decode/select-graph.ts';
+import { printGraph } from '../../ir/printer.ts';
 
 const HELP = `usage: fastdllm inspect (--model DIR | --config FILE) [--device-arch sm_90a] [--precision f32|bf16]
-                        [--head logits|x0conf|both] [--batch N --window N --cache N --head-rows N]
+                        [--head both|x0conf|logits] [--batch N --window N --cache N --head-rows N]
                         [--kernel NAME --emit ir|cu|ptx|sass|resources] [--json]
 Lists every CUDA kernel a decode step of the model launches (name, the IR ops it fuses, grid and
 block at a typical step: batch 1, window 32, cache 256, 32 head rows; registers, shared memory,
 spills), or prints one kernel's fused IR, CUDA source, PTX, SASS or resources. Needs no GPU:
 without NVRTC the kernels are compiled with nvcc. --device-arch defaults to the GPU's, else sm_90a.
+--head both (default) is how a GPU model loads for decoding: the LM head also computes x0 and
+confidence, and LLaDA's greedy steps add decode_window and select_scatter around the forward.
 `;
 
 /** `fastdllm inspect`: the generated kernels of a model, as a table, JSON, or one kernel's artifacts. */
@@ -30,7 +34,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   if (values.emit && !values.kernel) throw new UsageError('--emit needs --kernel NAME');
   const emit = choiceFlag(values.emit, '--emit', ['ir', 'cu', 'ptx', 'sass', 'resources'] as const);
   const precision: CudaPrecision = choiceFlag(values.precision, '--precision', ['f32', 'bf16'] as const) ?? 'bf16';
-  const headOutputs: HeadOutputs = choiceFlag(values.head, '--head', ['logits', 'x0conf', 'both'] as const) ?? 'logits';
+  const headOutputs: HeadOutputs = choiceFlag(values.head, '--head', ['logits', 'x0conf', 'both'] as const) ?? 'both';
   let arch = values['device-arch'];
   if (arch !== undefined && !/^sm_\d{2,3}[a-z]?$/.test(arch)) throw new UsageError(`--device-arch: expected an arch like sm_80 or sm_90a, got ${JSON.stringify(arch)}`);
   if (!arch) {
@@ -60,18 +64,21 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   try {
     const { graph, config } = graphFromConfig(path, {}, hasWeight);
     const plan = planCuda(graph, { precision, headOutputs });
+    // LLaDA's greedy steps select on the device; Dream's algs select from logits on the host.
+    const deviceStep = !config.logitShift;
     if (values.kernel) {
-      const matches = plan.kernels.filter((k) => k.name === values.kernel);
-      const found = matches.length ? matches : plan.kernels.filter((k) => k.name.includes(values.kernel!));
+      const all = decodeStepKernels(plan, deviceStep);
+      const matches = all.filter((k) => k.name === values.kernel);
+      const found = matches.length ? matches : all.filter((k) => k.name.includes(values.kernel!));
       const names = [...new Set(found.map((k) => k.name))];
       if (names.length !== 1) {
-        throw new UsageError(`--kernel: ${names.length ? `'${values.kernel}' matches ${names.length} kernels` : `no kernel named '${values.kernel}'`}; kernels:\n  ${[...new Set(plan.kernels.map((k) => k.name))].join('\n  ')}`);
+        throw new UsageError(`--kernel: ${names.length ? `'${values.kernel}' matches ${names.length} kernels` : `no kernel named '${values.kernel}'`}; kernels:\n  ${[...new Set(all.map((k) => k.name))].join('\n  ')}`);
       }
       const k = found[0];
       if (k.family === 'host' && emit !== 'ir') throw new UsageError(`--emit ${emit}: ${k.name} runs on the host`);
       let out: string;
       switch (emit ?? 'resources') {
-        case 'ir': out = kernelIr(plan, k); break;
+        case 'ir': out = k.nodes.length ? kernelIr(plan, k) : stepKernelIr(k.family, config.vocabSize); break;
         case 'cu': out = moduleSource(k); break;
         case 'ptx': out = await kernelPtx(k, arch); break;
         case 'sass': out = await kernelSass(k, arch); break;
@@ -84,17 +91,25 @@ export async function inspectCommand(argv: string[]): Promise<number> {
       process.stdout.write(out);
       return 0;
     }
-    const rows = await inspectPlan(plan, arch, dims);
+    const rows = await inspectPlan(plan, arch, dims, deviceStep);
     if (values.json) {
       const kernels = rows.map(({ name, fuses, grid, block, registers, sharedBytes, spillStores, spillLoads }) => ({ name, fuses, grid, block, registers, sharedBytes, spillStores, spillLoads }));
       process.stdout.write(JSON.stringify({ kernels }) + '\n');
       return 0;
     }
-    const head = `${config.architecture}: ${config.nLayers} layers, ${precision}, ${arch}; decode step at batch ${dims.B}, window ${dims.T}, cache ${dims.Kmax}, ${dims.R} head rows: ${plan.kernels.length} launches, ${rows.length} distinct kernels`;
+    const head = `${config.architecture}: ${config.nLayers} layers, ${precision}, ${arch}; decode step at batch ${dims.B}, window ${dims.T}, cache ${dims.Kmax}, ${dims.R} head rows: ${decodeStepKernels(plan, deviceStep).length} launches, ${rows.length} distinct kernels`;
     const lines = rows.map((r) => `${r.name}\n    fuses ${r.fuses.join(' + ')}; x${r.launches}; grid [${r.grid}] block [${r.block}]; ${r.registers} registers, ${r.sharedBytes} B shared, spills ${r.spillStores}/${r.spillLoads} B`);
     process.stdout.write(`${head}\n${lines.join('\n')}\n`);
     return 0;
   } finally {
     ckpt?.close();
   }
+}
+
+/** The IR a decode-step kernel runs (it is not part of the forward graph). */
+function stepKernelIr(family: string, vocab: number): string {
+  if (family !== 'select_scatter') return `# ${family}: copies the forward's window of token ids out of the device canvas (no IR op)\n`;
+  const modes = [['top-k (fixed steps)', {}], ['threshold 0.9', { threshold: 0.9 }], ['factor 1', { factor: 1 }]] as const;
+  return modes.map(([what, o]) => `# select_scatter runs the greedy selection graph, chosen by the decode options; ${what}:\n`
+    + printGraph(buildLladaSelectGraph({ threshold: undefined, factor: undefined, ...o }, vocab, 'decisions'))).join('\n');
 }

@@ -4,6 +4,7 @@ import { groupGraph, type Group } from './groups.ts';
 import { renderGemmGroup } from './render-gemm.ts';
 import { renderNodeKernel } from './render-node.ts';
 import { PlanBuilder } from './plan-builder.ts';
+import { planStepKernels } from './step-kernels.ts';
 import type { CudaKernel, CudaPlan, CudaPrecision, DeviceDType, HeadOutputs } from './types.ts';
 import type { GemmConfig, GemmShape } from './tuning.ts';
 
@@ -48,6 +49,7 @@ export function planCuda(g: Graph, opts: PlanOptions): CudaPlan {
     storage,
     aliases: aliasesOf(g),
     headRowsOf,
+    stepKernels: headRowsOf !== undefined ? planStepKernels(g) : [],
   };
 }
 

@@ -34,7 +34,9 @@ export type ParamSpec =
   | { k: 'extra'; name: 'x0' | 'confidence' }
   | { k: 'int'; e: IntExpr; bits: 32 | 64 }
   /** RoPE's (cos, sin) table for a head dim and theta, covering the positions in input `positions`. */
-  | { k: 'rope'; headDim: number; theta: number; positions: number };
+  | { k: 'rope'; headDim: number; theta: number; positions: number }
+  /** Bound by the device decode step (step-kernels.ts), not by the forward's executor. */
+  | { k: 'step'; name: string; bits?: 32 };
 
 /**
  * A weight as uploaded: parts (params, by name) stacked along rows, or interleaved row by row
@@ -60,7 +62,8 @@ export interface ScratchSpec {
 }
 
 /** A kernel family: which template body it instantiates. */
-export type KernelFamily = 'gemm' | 'attention' | 'embed' | 'head_select' | 'rmsnorm' | 'elementwise' | 'copy_rows' | 'repeat_kv' | 'rope' | 'host';
+export type KernelFamily = 'gemm' | 'attention' | 'embed' | 'head_select' | 'rmsnorm' | 'elementwise' | 'copy_rows' | 'repeat_kv' | 'rope' | 'host'
+  | 'decode_window' | 'select_scatter';
 
 /** One kernel of a plan, with everything needed to compile it and to launch it. */
 export interface CudaKernel {
@@ -103,4 +106,10 @@ export interface CudaPlan {
   aliases: Map<number, number>;
   /** The head's rows value (for x0 / confidence shapes), when the plan has a head-select kernel. */
   headRowsOf?: number;
+  /**
+   * The decode step's kernels around the forward (step-kernels.ts): the window of the device
+   * canvas the forward reads, and the greedy selection that scatters into it. Present when the
+   * head computes x0 and confidence; launched by the device decode step, not by each run.
+   */
+  stepKernels: CudaKernel[];
 }

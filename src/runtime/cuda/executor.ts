@@ -15,6 +15,9 @@ import { DeviceBuffer, evalInt, SlotPlan, type DimResolver } from './memory.ts';
 import { fromBf16, ropeCosSin } from './weights.ts';
 import { bindRunInputs } from '../bind-inputs.ts';
 import { loadKernels, uploadWeights } from './setup.ts';
+import { lowerSelectGraph } from '../../codegen/cuda/step-kernels.ts';
+import { CudaDecodeStep } from './device-step.ts';
+import type { DeviceDecodeStep } from '../model.ts';
 
 /** How createCudaExecutor builds the GPU program of a graph. */
 export interface CudaExecutorOptions {
@@ -40,6 +43,14 @@ export interface CudaExecutorOptions {
    * does: one cuGraphLaunch instead of one cuLaunchKernel per kernel. Default: FASTDLLM_CUDA_GRAPHS=1.
    */
   graphs?: boolean;
+}
+
+/** How one run binds its inputs and ends. */
+export interface RunOptions {
+  /** Inputs already on the device (by input name): bound by address, not uploaded; their host tensors give only shapes. */
+  deviceInputs?: Record<string, bigint>;
+  /** false: do not synchronise at the end of a run that returns nothing (a later read orders after it). Default true. */
+  sync?: boolean;
 }
 
 /** Executable graphs kept per executor (least recently used dropped first). */
@@ -103,6 +114,8 @@ export class CudaExecutor {
     public profile: boolean,
     private readonly poison = false,
     public graphs = false,
+    /** The decode step's kernels around the forward (plan.stepKernels), loaded. */
+    private readonly stepKernels: LoadedKernel[] = [],
   ) {
     this.slots = Array.from({ length: slotPlan.slotCount }, (_, i) => new DeviceBuffer(ctx, `temporary buffer ${i}`));
     this.temps = new Set(slotPlan.slotOf.keys());
@@ -131,7 +144,7 @@ export class CudaExecutor {
   }
 
   /** Runs once; states are updated on the device; returns the named outputs (see headOutputs). */
-  run(inputs: Record<string, HostTensor>, states: Record<string, HostTensor> = {}, want?: readonly string[]): Record<string, HostTensor> {
+  run(inputs: Record<string, HostTensor>, states: Record<string, HostTensor> = {}, want?: readonly string[], opts: RunOptions = {}): Record<string, HostTensor> {
     const g = this.plan.graph;
     const wanted = (name: string) => !want || want.includes(name);
     const { dims, tensors: host } = bindRunInputs(g, inputs, states);
@@ -152,7 +165,10 @@ export class CudaExecutor {
     const ptrs = new Map<number, bigint>();
     for (const [id, t] of host) {
       const n = g.node(id);
-      if (n.op === 'input') {
+      const onDevice = n.op === 'input' ? opts.deviceInputs?.[(n.attrs as { name: string }).name] : undefined;
+      if (onDevice !== undefined) {
+        ptrs.set(id, onDevice);
+      } else if (n.op === 'input') {
         let b = this.inputBufs.get(id);
         if (!b) this.inputBufs.set(id, (b = new DeviceBuffer(this.ctx, `input '${(n.attrs as { name: string }).name}'`)));
         b.ensure(t.data.byteLength);
@@ -238,6 +254,7 @@ export class CudaExecutor {
           case 'scratch': lk.params.setPtr(i, this.scratch.get(p.name)!.ptr); break;
           case 'extra': lk.params.setPtr(i, this.extras[p.name]!.ptr); break;
           case 'rope': lk.params.setPtr(i, ropePtr.get(`${p.headDim}:${p.theta}`)!); break;
+          case 'step': throw new Error(`${k.name}: a decode-step kernel in the forward's launch list`);
           case 'int': {
             const v = evalInt(p.e, d);
             if (p.bits === 32) lk.params.setI32(i, v);
@@ -269,8 +286,29 @@ export class CudaExecutor {
       result.x0 = { data: x0, shape };
       result.confidence = { data: conf, shape };
     }
-    if (Object.keys(result).length === 0) this.ctx.synchronize('end of run');
+    if (Object.keys(result).length === 0 && opts.sync !== false) this.ctx.synchronize('end of run');
     return result;
+  }
+
+  /** Device addresses of the head's x0 and confidence of the last run (`rows` head rows). */
+  decisionBuffers(rows: number): { x0: bigint; confidence: bigint } {
+    const x0 = this.extras.x0, conf = this.extras.confidence;
+    if (!x0 || !conf || x0.bytes < rows * 4 || conf.bytes < rows * 8) throw new Error(`cuda: no head decisions for ${rows} rows (headOutputs is '${this.plan.headOutputs}')`);
+    return { x0: x0.ptr, confidence: conf.ptr };
+  }
+
+  /**
+   * The greedy decode step on the device (CudaDecodeStep), or why not: the head must compute
+   * x0 and confidence, and the selection graph must lower to select_scatter.
+   */
+  deviceDecodeStep(select: Graph, canvas: Int32Array, batch: number, maskId: number): DeviceDecodeStep | string {
+    if (!env.deviceSelect) return 'FASTDLLM_DEVICE_SELECT=0';
+    const win = this.stepKernels.find((k) => k.kernel.family === 'decode_window');
+    const sel = this.stepKernels.find((k) => k.kernel.family === 'select_scatter');
+    if (!win || !sel) return `the plan has no decode-step kernels (headOutputs '${this.plan.headOutputs}')`;
+    const lowered = lowerSelectGraph(select);
+    if (typeof lowered === 'string') return lowered;
+    return new CudaDecodeStep(this.ctx, this, win, sel, lowered, batch, canvas.length / batch, maskId, canvas);
   }
 
   /**
@@ -378,7 +416,7 @@ export class CudaExecutor {
       this.ctx.free(p);
     }
     this.liveStates.clear();
-    for (const lk of this.kernels) lk.params.free();
+    for (const lk of [...this.kernels, ...this.stepKernels]) lk.params.free();
   }
 }
 
@@ -391,7 +429,9 @@ export async function createCudaExecutor(graph: Graph, weightSource: WeightSourc
   const ctx = opts.context ?? CudaContext.open(opts.device ?? 0);
   const plan = planCuda(graph, { precision: opts.precision ?? 'f32', headOutputs: opts.headOutputs ?? 'logits' });
   if (env.debug >= 3) debugLog(3, `cuda plan (${plan.precision}):\n${plan.kernels.map((k) => `  ${k.name}: ${k.fuses.join(' + ')} [nodes ${k.nodes.join(', ')}]`).join('\n')}`);
-  const kernels = await loadKernels(ctx, plan, opts.cache ?? new KernelCache(), opts.compile ?? true);
+  const cache = opts.cache ?? new KernelCache();
+  const kernels = await loadKernels(ctx, plan, cache, opts.compile ?? true);
+  const stepKernels = await loadKernels(ctx, { ...plan, kernels: plan.stepKernels }, cache, opts.compile ?? true);
   const weights = uploadWeights(ctx, plan, weightSource);
   const temps = new Set<number>();
   const isTemp = (id: number) => {
@@ -405,5 +445,5 @@ export async function createCudaExecutor(graph: Graph, weightSource: WeightSourc
   }
   const slotPlan = new SlotPlan(plan, (id) => temps.has(id));
   debugLog(1, `cuda executor: ${plan.kernels.length} launches, ${fmtBytes([...weights.values()].reduce((s, w) => s + w.bytes, 0))} of weights, ${slotPlan.slotCount} temporary buffers`);
-  return new CudaExecutor(ctx, plan, kernels, weights, slotPlan, opts.profile ?? env.debug >= 2, opts.poison ?? false, opts.graphs ?? env.cudaGraphs);
+  return new CudaExecutor(ctx, plan, kernels, weights, slotPlan, opts.profile ?? env.debug >= 2, opts.poison ?? false, opts.graphs ?? env.cudaGraphs, stepKernels);
 }

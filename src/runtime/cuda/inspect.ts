@@ -24,6 +24,16 @@ export interface KernelReport {
 /** The typical decode-step shape inspect reports grids for: batch 1, window 32, cache 256, 32 head rows. */
 export const DECODE_STEP_DIMS: DimBindings = { B: 1, T: 32, K: 256, Kmax: 256, R: 32 };
 
+/**
+ * Every kernel a decode step launches, in order: the canvas window (when the step selects on the
+ * device: `deviceStep`, LLaDA's greedy steps), the forward's kernels, then the selection.
+ */
+export function decodeStepKernels(plan: CudaPlan, deviceStep = true): CudaKernel[] {
+  if (!deviceStep) return plan.kernels;
+  const win = plan.stepKernels.filter((k) => k.family === 'decode_window');
+  return [...win, ...plan.kernels, ...plan.stepKernels.filter((k) => !win.includes(k))];
+}
+
 /** Grid of a kernel at the given symbolic dims. */
 export function gridAt(plan: CudaPlan, k: CudaKernel, dims: DimBindings): [number, number, number] {
   const g = plan.graph;
@@ -36,7 +46,7 @@ export function gridAt(plan: CudaPlan, k: CudaKernel, dims: DimBindings): [numbe
  * (-Xptxas -v) when it exists, else NVRTC with ptxas's verbose report. Cached like any compile.
  */
 export async function kernelResources(plan: CudaPlan, arch: string, cache = new KernelCache()): Promise<Map<string, KernelResources>> {
-  const dev = plan.kernels.filter((k) => k.family !== 'host');
+  const dev = decodeStepKernels(plan).filter((k) => k.family !== 'host');
   const source = bundleSource(dev, `inspect ${arch}`);
   if (findNvcc()) return (await nvccCubin(`inspect_${plan.precision}`, source, arch, cache)).resources;
   const lib = loadNvrtc();
@@ -46,10 +56,10 @@ export async function kernelResources(plan: CudaPlan, arch: string, cache = new 
 }
 
 /** The rows of inspect's listing: distinct kernels in launch order. */
-export async function inspectPlan(plan: CudaPlan, arch: string, dims: DimBindings = DECODE_STEP_DIMS): Promise<KernelReport[]> {
+export async function inspectPlan(plan: CudaPlan, arch: string, dims: DimBindings = DECODE_STEP_DIMS, deviceStep = true): Promise<KernelReport[]> {
   const res = await kernelResources(plan, arch);
   const rows = new Map<string, KernelReport>();
-  for (const k of plan.kernels) {
+  for (const k of decodeStepKernels(plan, deviceStep)) {
     const have = rows.get(k.name);
     if (have) { have.launches++; continue; }
     const r = res.get(k.name);
