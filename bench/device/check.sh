@@ -36,9 +36,9 @@ else
   echo "no PyTorch with CUDA here: the floors use datasheet rates" | tee "$OUT/torch.log"
 fi
 
-step "dual-cache step timing (log: bench.log)"
-timeout 120 npx tsx bench/device/step-bench.ts --out "$OUT/bench.json" --torch "$OUT/torch.log" > "$OUT/bench.log" 2>&1
-echo "exit $?"; tail -8 "$OUT/bench.log"
+step "dual-cache step timing; whole decodes, host vs device selection (log: bench.log)"
+timeout 180 npx tsx bench/device/step-bench.ts --out "$OUT/bench.json" --torch "$OUT/torch.log" > "$OUT/bench.log" 2>&1
+echo "exit $?"; tail -12 "$OUT/bench.log"
 
 step "nvcc compile checks, golden forward, bf16 at width (log: vitest-rest.log)"
 timeout 150 npx vitest run --reporter=verbose test/cuda/codegen.test.ts test/cuda/gpu-bf16-wide.test.ts test/cuda/gpu-golden.test.ts -t 'compile|generation|forward|bf16' > "$OUT/vitest-rest.log" 2>&1

@@ -13,6 +13,9 @@ import { createCudaExecutor, type CudaExecutor } from '../../src/runtime/cuda/ex
 import { fmtBytes } from '../../src/runtime/cuda/context.ts';
 import { dualStepCalls, wideLlada, zeroStates } from '../../test/cuda/wide-model.ts';
 import { EmulatedDevice } from '../../test/cuda/emulated-device.ts';
+import { decodeIdsToEnd } from '../../src/decode/generate.ts';
+import type { HostModel } from '../../src/runtime/model.ts';
+import { env } from '../../src/env.ts';
 
 const { values } = parseArgs({ options: { out: { type: 'string' }, torch: { type: 'string' }, reps: { type: 'string' }, layers: { type: 'string' }, emulate: { type: 'boolean' } } });
 // --emulate: a narrow model on the CPU model of the kernels (test/cuda/emulated-device.ts), to
@@ -78,7 +81,7 @@ const CONFIGS = [
 ] as const;
 for (const { label, headOutputs, graphs } of CONFIGS) {
   const ex = await createCudaExecutor(graph, memo, { precision: 'bf16', headOutputs, graphs, ...(device ? { context: device.context, compile: false } : {}) });
-  device?.register(ex.plan.kernels);
+  device?.registerPlan(ex.plan);
   try {
     if (headOutputs === 'logits') {
       report.device = ex.ctx.info;
@@ -117,6 +120,44 @@ for (const { label, headOutputs, graphs } of CONFIGS) {
     ex.dispose();
   }
 }
+// Whole decodes (dual cache, threshold 0.9, 64 tokens in 2 blocks after a 224-token prompt: 64
+// forwards, 2 of them refreshes), selecting on the host from x0 + confidence read back, or on the
+// device into its canvas (one record read per step); each with and without CUDA graphs. The
+// tokens must be the same in all four.
+const decodeRows: Record<string, { msMedian: number; nfe: number; msPerStep: number }> = {};
+let tokens0: string | undefined;
+for (const graphs of [false, true]) {
+  const ex = await createCudaExecutor(graph, memo, { precision: 'bf16', headOutputs: 'x0conf', graphs, ...(device ? { context: device.context, compile: false } : {}) });
+  device?.registerPlan(ex.plan);
+  const model: HostModel = { dir: '(random weights)', definition: undefined as never, config, graph, executor: ex, backend: 'cuda-bf16' };
+  const prompt = Array.from({ length: emulate ? 24 : 224 }, (_, i) => (i * 7919 + 13) % vocab);
+  // The emulated run's narrow vocabulary has no room for LLaDA's mask id: use its last id.
+  const opts = { genLength: emulate ? 16 : 64, blockLength: emulate ? 8 : 32, cache: 'dual' as const, threshold: 0.9, ...(emulate ? { maskId: vocab - 1 } : {}) };
+  try {
+    for (const onDevice of [false, true]) {
+      env.deviceSelect = onDevice;
+      decodeIdsToEnd(model, [prompt], opts); // warm-up (and graph captures)
+      const times: number[] = [];
+      let r;
+      for (let i = 0; i < (emulate ? 1 : 5); i++) {
+        const w0 = performance.now();
+        r = decodeIdsToEnd(model, [prompt], opts);
+        times.push(performance.now() - w0);
+      }
+      const key = `${onDevice ? 'deviceSelect' : 'hostSelect'}${graphs ? 'Graph' : ''}`;
+      decodeRows[key] = { msMedian: median(times), nfe: r!.nfe, msPerStep: median(times) / r!.nfe };
+      const t = JSON.stringify(r!.tokens);
+      if (tokens0 === undefined) tokens0 = t;
+      else if (t !== tokens0) throw new Error(`decode ${key}: tokens differ from the first variant's`);
+      rows.push(`decode ${key.padEnd(17)} ${median(times).toFixed(2)} ms for ${r!.nfe} forwards = ${(median(times) / r!.nfe).toFixed(3)} ms per step (wall)`);
+    }
+  } finally {
+    env.deviceSelect = true;
+    ex.dispose();
+  }
+}
+report.decode = { ...decodeRows, sameTokens: true };
+
 // Floors: weights + cache once over the measured copy bandwidth; 2 * rows * params over the tensor rate.
 const layerParams = D * (D + 2 * KV) + D * D + 3 * D * F;
 const flops = 2 * 32 * (config.nLayers * layerParams + vocab * D) + config.nLayers * 2 * 2 * 32 * 288 * D;

@@ -31,6 +31,13 @@ if (bench) {
   rows.push(['step, logits out', `${n(bench.logits?.gpuMsMedian)} ms GPU (median of ${bench.reps}), ${n(bench.logits?.wallMsMedian)} ms run() wall${bench.emulated ? ' (EMULATED)' : ''}`]);
   rows.push(['step, x0+conf out', `${n(bench.x0conf?.gpuMsMedian)} ms GPU, ${n(bench.x0conf?.wallMsMedian)} ms run() wall`]);
   rows.push(['  as a CUDA graph', `${n(bench.x0confGraph?.gpuMsMedian)} ms GPU, ${n(bench.x0confGraph?.wallMsMedian)} ms run() wall`]);
+  const dec = bench.decode;
+  if (dec) {
+    for (const k of ['hostSelect', 'deviceSelect', 'hostSelectGraph', 'deviceSelectGraph']) {
+      rows.push([`decode, ${k}`, `${n(dec[k]?.msPerStep)} ms per step (${n(dec[k]?.msMedian, 1)} ms for ${dec[k]?.nfe ?? '?'} forwards, wall)`]);
+    }
+    rows.push(['  device vs host select', `${n(dec.hostSelect?.msPerStep / dec.deviceSelect?.msPerStep, 2)}x; with graphs ${n(dec.hostSelectGraph?.msPerStep / dec.deviceSelectGraph?.msPerStep, 2)}x; same tokens: ${dec.sameTokens}`]);
+  }
   rows.push(['floor: bytes', `${n(f?.bytes / 1e9, 2)} GB / ${n(bench.copyBandwidthGBs, 0)} GB/s = ${n(f?.bandwidthFloorMs)} ms`]);
   rows.push(['floor: FLOPs', `${n(f?.flops / 1e9, 1)} GFLOP / ${n(f?.tensorTflops, 0)} TFLOP/s = ${n(f?.computeFloorMs)} ms`]);
   rows.push(['vs floor', `${n(bench.x0conf?.gpuMsMedian / Math.max(f?.bandwidthFloorMs, f?.computeFloorMs), 2)}x the larger floor`]);
