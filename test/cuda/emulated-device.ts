@@ -70,7 +70,10 @@ export class EmulatedDevice {
   synchronize(): void {}
   createEvent(): bigint { return 1n; }
   record(): void {}
-  elapsed(): number { return 0; }
+  /** Time between two events: `cost` of the kernel launched last (tests model timings), else 0. */
+  cost: ((kernelName: string) => number) | null = null;
+  private lastLaunched = '';
+  elapsed(): number { return this.cost ? this.cost(this.lastLaunched) : 0; }
 
   /** Writes back, rounded to bf16, the decoded copies of bf16 buffers a launch used. */
   private flushes: (() => void)[] = [];
@@ -129,6 +132,7 @@ export class EmulatedDevice {
   launch(_fn: bigint, grid: readonly number[], _block: readonly number[], _smem: number, params: ParamBlock, _stream: unknown, name: string): void {
     const k = this.kernels.get(name);
     if (!k) throw new Error(`emulated launch of unregistered kernel ${name}`);
+    this.lastLaunched = name;
     const n = k.params.length;
     const arg = k.params.map((p, i) => {
       const off = (n + i) * 8;

@@ -3,22 +3,34 @@ import { fuse } from '../../ir/passes/fuse.ts';
 import { buildForwardGraph } from '../../models/define.ts';
 import { findCxx } from '../../runtime/native/cpu-backend.ts';
 import { gemmShapes, saveCpuTuning, tuneGemms, tuningFile } from '../../runtime/tuner.ts';
-import { intFlag, parseFlags, UsageError } from '../args.ts';
+import { choiceFlag, intFlag, parseFlags, UsageError } from '../args.ts';
 import { specFromConfig } from '../model-spec.ts';
+import { tuneCudaCommand } from './tune-cuda.ts';
 
 const HELP = `usage: fastdllm tune (--model DIR | --config FILE) [--tokens 256,32] [--reps 15] [--json] [--dry-run]
+       fastdllm tune --device cuda (--model DIR | --config FILE) [--precision bf16|f32] [--layers 1]
+                     [--rows 32] [--cache-rows 288] [--reps 10] [--json] [--dry-run]
 Autotunes the CPU GEMM kernels of a model's forward: times every config of the tuning space
 (k-block x row tile) for each weight shape at the given window sizes, keeps the fastest, and
 saves it for this machine (${tuningFile()}). Generated kernels use it from then on. A config
 never changes results, only speed. --dry-run times without saving.
+--device cuda tunes the generated CUDA GEMMs instead, on the GPU: every tile config (rows x
+k-tile x pipeline stages) on a decode step's forward (--rows window rows over --cache-rows cache
+rows, --layers layers of the model, constant weights: only shapes matter), timed per launch with
+CUDA events; the fastest per GEMM shape is saved for this GPU and precision, and loading a model
+on that GPU uses it.
 `;
 
 export async function tuneCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     model: { type: 'string' }, config: { type: 'string' }, tokens: { type: 'string' }, reps: { type: 'string' },
     json: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    device: { type: 'string' }, precision: { type: 'string' }, layers: { type: 'string' }, rows: { type: 'string' }, 'cache-rows': { type: 'string' },
   });
   if (values.help) { process.stdout.write(HELP); return 0; }
+  const device = choiceFlag(values.device, '--device', ['cpu', 'cuda'] as const) ?? 'cpu';
+  if (device === 'cuda') return tuneCudaCommand(values);
+  for (const f of ['precision', 'layers', 'rows', 'cache-rows'] as const) if (values[f] !== undefined) throw new UsageError(`--${f} applies to --device cuda only`);
   const src = values.model ?? values.config;
   if (!src) throw new UsageError('--model DIR or --config FILE is required');
   const tokens = (values.tokens ?? '256,32').split(',').map((t) => intFlag(t.trim(), '--tokens', { min: 1 })!);

@@ -11,7 +11,7 @@ export class PlanBuilder {
     readonly g: Graph,
     readonly precision: CudaPrecision,
     readonly storage: Map<number, DeviceDType>,
-    private readonly tuned?: (shape: GemmShape) => GemmConfig | undefined,
+    private readonly tuned?: (shape: GemmShape, head: boolean) => GemmConfig | undefined,
   ) {}
 
   node(id: number): Node {
@@ -74,7 +74,7 @@ export class PlanBuilder {
   }
 
   gemmConfig(shape: GemmShape, head = false): GemmConfig {
-    const t = this.tuned?.(shape);
+    const t = this.tuned?.(shape, head);
     const cfg = t && gemmValid(t, shape, this.precision, head) === null ? t : defaultGemmConfig(this.precision, head);
     const why = gemmValid(cfg, shape, this.precision, head);
     if (why) throw new Error(`cuda gemm n ${shape.n} k ${shape.k}: ${why}`);

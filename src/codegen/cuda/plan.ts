@@ -12,8 +12,8 @@ export interface PlanOptions {
   precision: CudaPrecision;
   /** What the LM head returns (default: full logits, what the CPU decode path reads). */
   headOutputs?: HeadOutputs;
-  /** A tuned GEMM config for a shape (default: defaultGemmConfig). */
-  gemmConfig?: (shape: GemmShape) => GemmConfig | undefined;
+  /** A tuned GEMM config for a shape, `head` for the LM head's (default, or when not valid there: defaultGemmConfig). */
+  gemmConfig?: (shape: GemmShape, head: boolean) => GemmConfig | undefined;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { planCuda } from '../../codegen/cuda/plan.ts';
+import { planCuda, type PlanOptions } from '../../codegen/cuda/plan.ts';
 import { DEVICE_BYTES, type CudaKernel, type CudaPlan, type CudaPrecision, type DeviceDType, type HeadOutputs } from '../../codegen/cuda/types.ts';
 import type { Graph } from '../../ir/graph.ts';
 import { numel, resolveShape } from '../../ir/shape.ts';
@@ -17,6 +17,7 @@ import { bindRunInputs } from '../bind-inputs.ts';
 import { loadKernels, uploadWeights } from './setup.ts';
 import { lowerSelectGraph } from '../../codegen/cuda/step-kernels.ts';
 import { CudaDecodeStep } from './device-step.ts';
+import { cudaTuningFile, loadCudaTuning } from './tuner.ts';
 import type { DeviceDecodeStep } from '../model.ts';
 
 /** How createCudaExecutor builds the GPU program of a graph. */
@@ -43,6 +44,11 @@ export interface CudaExecutorOptions {
    * does: one cuGraphLaunch instead of one cuLaunchKernel per kernel. Default: FASTDLLM_CUDA_GRAPHS=1.
    */
   graphs?: boolean;
+  /**
+   * GEMM tile configs by shape (PlanOptions.gemmConfig). Default: this GPU's tuning file
+   * (`fastdllm tune --device cuda`), when there is one; null: the defaults.
+   */
+  gemmConfig?: PlanOptions['gemmConfig'] | null;
 }
 
 /** How one run binds its inputs and ends. */
@@ -427,7 +433,9 @@ export class CudaExecutor {
  */
 export async function createCudaExecutor(graph: Graph, weightSource: WeightSource, opts: CudaExecutorOptions = {}): Promise<CudaExecutor> {
   const ctx = opts.context ?? CudaContext.open(opts.device ?? 0);
-  const plan = planCuda(graph, { precision: opts.precision ?? 'f32', headOutputs: opts.headOutputs ?? 'logits' });
+  const precision = opts.precision ?? 'f32';
+  const gemmConfig = opts.gemmConfig === undefined ? loadCudaTuning(cudaTuningFile(ctx.info, precision)) : opts.gemmConfig ?? undefined;
+  const plan = planCuda(graph, { precision, headOutputs: opts.headOutputs ?? 'logits', gemmConfig });
   if (env.debug >= 3) debugLog(3, `cuda plan (${plan.precision}):\n${plan.kernels.map((k) => `  ${k.name}: ${k.fuses.join(' + ')} [nodes ${k.nodes.join(', ')}]`).join('\n')}`);
   const cache = opts.cache ?? new KernelCache();
   const kernels = await loadKernels(ctx, plan, cache, opts.compile ?? true);

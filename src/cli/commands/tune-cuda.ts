@@ -1,0 +1,43 @@
+import { readJsonObject } from '../../io/config.ts';
+import { numel } from '../../ir/shape.ts';
+import { graphFromConfig } from '../../runtime/cuda/config-graph.ts';
+import { CudaContext } from '../../runtime/cuda/context.ts';
+import { resolveDevice } from '../../runtime/cuda/device.ts';
+import { cudaTuningFile, saveCudaTuning, tuneCudaGemms } from '../../runtime/cuda/tuner.ts';
+import { choiceFlag, intFlag, UsageError } from '../args.ts';
+
+type Flags = Record<string, string | boolean | undefined>;
+
+/** `fastdllm tune --device cuda`: times the CUDA GEMM tile configs on this GPU and saves the fastest. */
+export async function tuneCudaCommand(values: Flags): Promise<number> {
+  const src = (values.model ?? values.config) as string | undefined;
+  if (!src || (values.model && values.config)) throw new UsageError('give exactly one of --model DIR and --config FILE');
+  if (values.tokens !== undefined) throw new UsageError('--tokens applies to the CPU; on the GPU use --rows and --cache-rows');
+  const precision = choiceFlag(values.precision as string | undefined, '--precision', ['bf16', 'f32'] as const) ?? 'bf16';
+  const layers = intFlag(values.layers as string | undefined, '--layers', { min: 1 }) ?? 1;
+  const rows = intFlag(values.rows as string | undefined, '--rows', { min: 1 }) ?? 32;
+  const cacheRows = intFlag(values['cache-rows'] as string | undefined, '--cache-rows', { min: 1 }) ?? 288;
+  const reps = intFlag(values.reps as string | undefined, '--reps', { min: 1 }) ?? 10;
+  if (rows > cacheRows) throw new UsageError(`--rows ${rows} exceeds --cache-rows ${cacheRows}`);
+  resolveDevice('cuda'); // throws, with the reason, where there is no usable GPU
+  const file = src.endsWith('.json') ? src : `${src}/config.json`;
+  const hf = readJsonObject(file, 'config.json');
+  // Every layer has the same GEMM shapes: time as few as asked.
+  const layerKey = 'n_layers' in hf ? 'n_layers' : 'num_hidden_layers';
+  const { graph, config } = graphFromConfig(file, { [layerKey]: layers });
+  const ctx = CudaContext.open(0);
+  const results = await tuneCudaGemms({ graph, config, weights: (_n, shape) => new Float32Array(numel(shape)).fill(0.01) }, { precision, rows, cacheRows, reps });
+  const out = cudaTuningFile(ctx.info, precision);
+  if (!values['dry-run']) saveCudaTuning(results, ctx.info, out);
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ device: ctx.info.name, arch: ctx.info.arch, precision, file: values['dry-run'] ? null : out, results }) + '\n');
+    return 0;
+  }
+  for (const r of results) {
+    const b = r.best, ms = r.trials[0].ms;
+    process.stdout.write(`gemm ${r.key}: best ${b.core} ${b.bm}x${b.bn}x${b.bk} ${b.stages} stages, ${(ms * 1e3).toFixed(1)} us vs default ${(r.defaultMs * 1e3).toFixed(1)} us (${(r.defaultMs / ms).toFixed(2)}x)\n`);
+    for (const t of r.trials) process.stdout.write(`    ${t.config.bm}x${t.config.bn}x${t.config.bk} s${t.config.stages}  ${(t.ms * 1e3).toFixed(1).padStart(8)} us\n`);
+  }
+  process.stdout.write(values['dry-run'] ? 'dry run: nothing saved\n' : `saved to ${out}\n`);
+  return 0;
+}

@@ -1,0 +1,161 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { planCuda } from '../../codegen/cuda/plan.ts';
+import { defaultGemmConfig, GEMM_SPACE, gemmValid, type GemmConfig, type GemmShape } from '../../codegen/cuda/tuning.ts';
+import type { CudaPrecision } from '../../codegen/cuda/types.ts';
+import type { GemmDesc } from '../../codegen/cuda/gemm.ts';
+import type { Graph } from '../../ir/graph.ts';
+import type { DecoderConfig } from '../../models/define.ts';
+import { env, debugLog } from '../../env.ts';
+import type { HostTensor } from '../buffers.ts';
+import type { WeightSource } from '../executor.ts';
+import { KvCache } from '../kv-cache.ts';
+import type { CudaContext, DeviceInfo } from './context.ts';
+import { createCudaExecutor } from './executor.ts';
+
+/** The tuning key of a GEMM: its packed shape, and whether it is the LM head (its own epilogue and tile limits). */
+export const cudaGemmKey = (s: GemmShape, head: boolean) => `n${s.n}_k${s.k}${head ? '_head' : ''}`;
+
+/** One timed config: median time per launch, ms. */
+export interface CudaTuneTrial { config: GemmConfig; ms: number }
+
+export interface CudaTuneResult { key: string; n: number; k: number; head: boolean; trials: CudaTuneTrial[]; best: GemmConfig; defaultMs: number }
+
+type Tuned = (shape: GemmShape, head: boolean) => GemmConfig | undefined;
+
+/** Where a GPU's tuned GEMM configs live: one file per device name, arch and precision. */
+export function cudaTuningFile(info: Pick<DeviceInfo, 'name' | 'arch'>, precision: CudaPrecision): string {
+  const slug = info.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  return join(env.cacheDir, 'tune', `cuda-${slug}-${info.arch}-${precision}.json`);
+}
+
+/**
+ * The tuned configs of a file as PlanOptions.gemmConfig takes them; a missing file means
+ * defaults, an unreadable one too (with a warning naming it). planCuda checks each config
+ * against its shape again and falls back to the default where it does not fit.
+ */
+export function loadCudaTuning(file: string): Tuned | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    const j = JSON.parse(readFileSync(file, 'utf8')) as { gemm?: Record<string, GemmConfig> };
+    const known = new Map<string, GemmConfig>();
+    for (const [k, c] of Object.entries(j.gemm ?? {})) {
+      const same = GEMM_SPACE.find((x) => x.core === c?.core && x.bm === c.bm && x.bn === c.bn && x.bk === c.bk && x.stages === c.stages);
+      if (/^n\d+_k\d+(_head)?$/.test(k) && same) known.set(k, same);
+    }
+    debugLog(1, `cuda tuning: ${known.size} GEMM configs from ${file}`);
+    return (shape, head) => known.get(cudaGemmKey(shape, head));
+  } catch (e) {
+    process.stderr.write(`fastdllm: ignoring unreadable tuning file ${file}: ${(e as Error).message}\n`);
+    return undefined;
+  }
+}
+
+/** Merges results into the tuning file, atomically (temp file, then rename). */
+export function saveCudaTuning(results: CudaTuneResult[], info: DeviceInfo, file: string): void {
+  let prev: { gemm?: Record<string, GemmConfig>; trials?: Record<string, unknown> } = {};
+  try {
+    prev = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  } catch {
+    prev = {};
+  }
+  const gemm = { ...(prev.gemm ?? {}) }, trials = { ...(prev.trials ?? {}) };
+  for (const r of results) {
+    gemm[r.key] = r.best;
+    trials[r.key] = r.trials.map((t) => ({ ...t.config, ms: t.ms }));
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify({ device: info.name, arch: info.arch, driver: info.driverVersion, updatedAt: new Date().toISOString(), gemm, trials }, null, 1) + '\n');
+  renameSync(tmp, file);
+}
+
+export interface CudaTuneOptions {
+  precision: CudaPrecision;
+  /** Window rows (and head rows) of the timed step: a cached decode step's block (default 32). */
+  rows?: number;
+  /** Cache rows the step attends to (default 288). */
+  cacheRows?: number;
+  /** Timed runs per config after two warm-ups (default 10). */
+  reps?: number;
+  /** The device (tests: an emulated one) and whether to compile (see CudaExecutorOptions). */
+  context?: CudaContext;
+  compile?: boolean;
+  /** Called with each executor before it runs (tests register its kernels on an emulated device). */
+  onExecutor?: (plan: ReturnType<typeof planCuda>) => void;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Times every GEMM config of the space on the forward of a decode step (window `rows`, one
+ * batch row, x0 and confidence out), each config applied to every GEMM it fits, with CUDA
+ * events around each launch; the fastest per GEMM shape wins. The default config is always
+ * among the trials, so a tuned file is never slower than the default by its own measurement.
+ */
+export async function tuneCudaGemms(model: { graph: Graph; config: DecoderConfig; weights: WeightSource }, opts: CudaTuneOptions): Promise<CudaTuneResult[]> {
+  const T = opts.rows ?? 32, Kmax = opts.cacheRows ?? 288, reps = opts.reps ?? 10;
+  if (T > Kmax) throw new Error(`tune: ${T} window rows do not fit ${Kmax} cache rows`);
+  const start = Kmax - T;
+  const inputs: Record<string, HostTensor> = {
+    ids: { data: new Int32Array(T).map((_, i) => i % model.config.vocabSize), shape: [1, T] },
+    positions: { data: Int32Array.from({ length: T }, (_, i) => start + i), shape: [1, T] },
+    start: { data: Int32Array.of(start), shape: [] },
+    keyMask: { data: new Uint8Array(Kmax).fill(1), shape: [1, Kmax] },
+    headRows: { data: Int32Array.from({ length: T }, (_, i) => i), shape: [1, T] },
+  };
+  // Weights fetched once for all configs (each executor uploads its own copy).
+  const made = new Map<string, Float32Array>();
+  const weights: WeightSource = (name, shape) => {
+    let v = made.get(name);
+    if (!v) made.set(name, (v = model.weights(name, shape)));
+    return v;
+  };
+  const configs = GEMM_SPACE.filter((c) => (c.core === 'mma') === (opts.precision === 'bf16'));
+  const byKey = new Map<string, { shape: GemmShape; head: boolean; trials: CudaTuneTrial[] }>();
+  for (const cfg of configs) {
+    const tuned: Tuned = (shape, head) => (gemmValid(cfg, shape, opts.precision, head) === null ? cfg : undefined);
+    const ex = await createCudaExecutor(model.graph, weights, { precision: opts.precision, headOutputs: 'x0conf', context: opts.context, compile: opts.compile, gemmConfig: tuned, profile: true });
+    try {
+      opts.onExecutor?.(ex.plan);
+      // Kernel name -> the GEMM it is, where this config is the one it was generated with.
+      const gemms = new Map<string, { key: string; shape: GemmShape; head: boolean }>();
+      for (const k of ex.plan.kernels) {
+        if (k.family !== 'gemm') continue;
+        const d = k.meta as unknown as GemmDesc;
+        const shape = { n: d.n, k: d.k }, head = d.epi.kind === 'head';
+        if (tuned(shape, head)) gemms.set(k.name, { key: cudaGemmKey(shape, head), shape, head });
+      }
+      const states = new KvCache(model.config, 1, Kmax).states;
+      for (let i = 0; i < 2; i++) ex.run(inputs, states, []);
+      const perRun = new Map<string, number[]>();
+      for (let r = 0; r < reps; r++) {
+        ex.run(inputs, states, []);
+        const sum = new Map<string, { ms: number; n: number }>();
+        for (const p of ex.lastProfile) {
+          const g = gemms.get(p.name);
+          if (!g) continue;
+          const s = sum.get(g.key) ?? { ms: 0, n: 0 };
+          sum.set(g.key, { ms: s.ms + p.ms, n: s.n + 1 });
+        }
+        for (const [key, s] of sum) perRun.set(key, [...(perRun.get(key) ?? []), s.ms / s.n]);
+      }
+      for (const g of new Set(gemms.values())) {
+        const times = perRun.get(g.key);
+        if (!times) continue;
+        const e = byKey.get(g.key) ?? { shape: g.shape, head: g.head, trials: [] };
+        if (!e.trials.some((t) => t.config === cfg)) e.trials.push({ config: cfg, ms: median(times) });
+        byKey.set(g.key, e);
+      }
+      debugLog(1, `tune: ${JSON.stringify(cfg)} timed on ${gemms.size} GEMMs`);
+    } finally {
+      ex.dispose();
+    }
+  }
+  return [...byKey.entries()].map(([key, e]) => {
+    const trials = e.trials.sort((a, b) => a.ms - b.ms);
+    const dflt = defaultGemmConfig(opts.precision, e.head);
+    const same = (c: GemmConfig) => c.core === dflt.core && c.bm === dflt.bm && c.bn === dflt.bn && c.bk === dflt.bk && c.stages === dflt.stages;
+    return { key, n: e.shape.n, k: e.shape.k, head: e.head, trials, best: trials[0].config, defaultMs: trials.find((t) => same(t.config))?.ms ?? NaN };
+  });
+}
