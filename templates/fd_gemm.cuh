@@ -328,10 +328,16 @@ __device__ __forceinline__ void mma_load_b(const GemmArgs& a, MmaSmem<C>& sm, in
   }
 }
 
+// SPLIT > 1 (split-K): CTA z of the grid's third axis takes k tiles [z * KT / SPLIT, (z + 1) * KT /
+// SPLIT) and writes its raw sums (and, for NORM, its rows' partial sums of squares) to `stats`,
+// laid out as f32 [SPLIT, M, N] then [SPLIT, M]; gemm_splitk_reduce adds them in split order and
+// runs the epilogue. More CTAs for a weight-bound GEMM with few column tiles (N = 4096: 64).
 template <class C>
 __device__ __forceinline__ void gemm_mma(const GemmArgs& a) {
   static_assert(C::BN == 64 && C::THREADS == 128 && C::BM % 32 == 0 && C::BK % 32 == 0, "mma core: BN 64, BM and BK multiples of 32, 4 warps");
   constexpr int MT = C::BM / 16, APASS = C::BM / 32, KT = (C::K + C::BK - 1) / C::BK, S = C::STAGES;
+  static_assert(C::SPLIT == 1 || (KT % C::SPLIT == 0 && C::EPI != EPI_HEAD), "split-K: whole k tiles per split, not the head");
+  const int kt0 = C::SPLIT == 1 ? 0 : (int)blockIdx.z * (KT / C::SPLIT), kt1 = C::SPLIT == 1 ? KT : kt0 + KT / C::SPLIT;
   __shared__ alignas(16) MmaSmem<C> sm;
   __shared__ float rs_s[C::BM];
   __shared__ float Ts[C::EPI == EPI_HEAD ? C::BM * (C::BN + 1) : 1];
@@ -355,22 +361,22 @@ __device__ __forceinline__ void gemm_mma(const GemmArgs& a) {
 
 #pragma unroll
   for (int s = 0; s < S - 1; s++) {
-    if (s < KT) {
-      mma_load_a<C>(a, sm, s, s * C::BK, arow, ss);
-      mma_load_b<C>(a, sm, s, s * C::BK, n0);
+    if (kt0 + s < kt1) {
+      mma_load_a<C>(a, sm, s, (kt0 + s) * C::BK, arow, ss);
+      mma_load_b<C>(a, sm, s, (kt0 + s) * C::BK, n0);
     }
     cp_async_commit();
   }
-  for (int kt = 0; kt < KT; kt++) {
+  for (int kt = kt0; kt < kt1; kt++) {
     cp_async_wait<S - 2>();
     __syncthreads();
     const int nxt = kt + S - 1;
-    if (nxt < KT) {
-      mma_load_a<C>(a, sm, nxt % S, nxt * C::BK, arow, ss);
-      mma_load_b<C>(a, sm, nxt % S, nxt * C::BK, n0);
+    if (nxt < kt1) {
+      mma_load_a<C>(a, sm, (nxt - kt0) % S, nxt * C::BK, arow, ss);
+      mma_load_b<C>(a, sm, (nxt - kt0) % S, nxt * C::BK, n0);
     }
     cp_async_commit();
-    const int st = kt % S;
+    const int st = (kt - kt0) % S;
 #pragma unroll
     for (int kk = 0; kk < C::BK; kk += 16) {
       u32 af[MT][4], bfr[2][2];
@@ -396,6 +402,32 @@ __device__ __forceinline__ void gemm_mma(const GemmArgs& a) {
     }
   }
   cp_async_wait<0>();
+  if constexpr (C::SPLIT > 1) {
+    float* part = (float*)a.stats + (i64)blockIdx.z * a.M * C::N;
+#pragma unroll
+    for (int mi = 0; mi < MT; mi++)
+#pragma unroll
+      for (int ni = 0; ni < 2; ni++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+          const int m = m0 + mi * 16 + g + 8 * h, n = n0 + warp * 16 + ni * 8 + 2 * t4;
+          if (m >= a.M || n >= C::N) continue;
+          part[(i64)m * C::N + n] = acc[mi][ni][2 * h];
+          if (n + 1 < C::N) part[(i64)m * C::N + n + 1] = acc[mi][ni][2 * h + 1];
+        }
+    if constexpr (C::NORM) {
+      float* ssp = (float*)a.stats + (i64)C::SPLIT * a.M * C::N + (i64)blockIdx.z * a.M;
+#pragma unroll
+      for (int p = 0; p < APASS; p++) {
+        float v = ss[p];
+        v += __shfl_xor_sync(0xffffffffu, v, 1);
+        v += __shfl_xor_sync(0xffffffffu, v, 2);
+        const int m = m0 + p * 32 + (tid >> 2);
+        if (blockIdx.x == 0 && (tid & 3) == 0 && m < a.M) ssp[m] = v;
+      }
+    }
+    return;
+  }
   if constexpr (C::NORM) {
 #pragma unroll
     for (int p = 0; p < APASS; p++) {
@@ -421,6 +453,33 @@ __device__ __forceinline__ void gemm_mma(const GemmArgs& a) {
     __syncthreads();
     head_tile_stats<C>(a, Ts, m0, n0);
   }
+}
+
+// Split-K's second pass: one thread per output column pair (n, n + 1) of row blockIdx.y; adds the
+// splits' sums in split order (deterministic), forms the RMSNorm row scale from the summed
+// squares, and runs the GEMM's own epilogue.
+template <class C>
+__device__ __forceinline__ void gemm_splitk_reduce(const GemmArgs& a) {
+  const int m = blockIdx.y, n = 2 * (blockIdx.x * blockDim.x + threadIdx.x);
+  if (m >= a.M || n >= C::N) return;
+  const float* part = (const float*)a.stats;
+  const bool has1 = n + 1 < C::N;
+  float v0 = 0.f, v1 = 0.f;
+#pragma unroll
+  for (int z = 0; z < C::SPLIT; z++) {
+    const float* p = part + ((i64)z * a.M + m) * C::N + n;
+    v0 += p[0];
+    if (has1) v1 += p[1];
+  }
+  float rs = 1.f;
+  if constexpr (C::NORM) {
+    const float* ssp = part + (i64)C::SPLIT * a.M * C::N;
+    float s = 0.f;
+#pragma unroll
+    for (int z = 0; z < C::SPLIT; z++) s += ssp[(i64)z * a.M + m];
+    rs = 1.f / sqrtf(s / (float)C::K + C::EPS);
+  }
+  epi_pair<C>(a, m, n, v0, v1, rs, nullptr, 0, 0);
 }
 
 // One warp per row: combines the column tiles' partials into x0 (first index of the maximum) and

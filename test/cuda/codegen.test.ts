@@ -6,7 +6,7 @@ import { graphFromConfig } from '../../src/runtime/cuda/config-graph.ts';
 import { findNvcc, nvccCubin, type KernelResources } from '../../src/runtime/cuda/nvcc.ts';
 import { CONFIG_FILES, HEAD_MODES, PRECISIONS, configKernels, configLabel } from './configs.ts';
 import type { CudaKernel } from '../../src/codegen/cuda/types.ts';
-import { fallbackGraph, TEST_SHAPES, tinyGraph } from './gpu-helpers.ts';
+import { fallbackGraph, SPLIT_SHAPE, splitKConfig, TEST_SHAPES, tinyGraph } from './gpu-helpers.ts';
 
 describe('CUDA code generation (no GPU needed)', () => {
   it('is deterministic: the same IR gives byte-identical sources', () => {
@@ -73,6 +73,11 @@ describe.runIf(findNvcc() !== null)('generated CUDA compiles with nvcc, no spill
       // (unvectorised loads) and the unfused fallback kernels.
       const testGraphs = [tinyGraph(TEST_SHAPES[1].dims), fallbackGraph(48, 3, 1, 37)];
       for (const g of testGraphs) for (const headOutputs of HEAD_MODES) for (const k of planCuda(g, { precision, headOutputs }).kernels) if (k.family !== 'host') all.set(k.name, k);
+      // ... and the split-K GEMMs the tuner tries (bf16), at the real widths and in the split test shape.
+      if (precision === 'bf16') {
+        const graphs = [...CONFIG_FILES.filter((f) => f.includes('configs')).map((f) => graphFromConfig(f).graph), tinyGraph(SPLIT_SHAPE.dims)];
+        for (const g of graphs) for (const sk of [2, 4]) for (const k of planCuda(g, { precision, headOutputs: 'x0conf', gemmConfig: splitKConfig(sk) }).kernels) if (k.family !== 'host') all.set(k.name, k);
+      }
       const list = [...all.values()].sort((a, b) => a.name.localeCompare(b.name));
       const half = Math.ceil(list.length / 2);
       for (const arch of ARCHS) for (const part of [list.slice(0, half), list.slice(half)]) jobs.push({ precision, arch, kernels: part });

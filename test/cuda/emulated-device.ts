@@ -159,7 +159,8 @@ export class EmulatedDevice {
 
   private run(k: CudaKernel, m: any, grid: readonly number[], ptr: (i: number) => bigint, int: (i: number) => number): void {
     switch (k.family) {
-      case 'gemm': return this.gemm(m as GemmDesc & { tiles: number }, ptr, int);
+      case 'gemm': return this.gemm(m as GemmDesc & { tiles: number }, ptr, int, (m.cfg.splitK ?? 1) > 1 ? 'partial' : 'full');
+      case 'gemm_reduce': return this.gemm(m as GemmDesc & { tiles: number }, ptr, int, 'reduce');
       case 'head_select': return this.headSelect(ptr(0), int(1), int(2), ptr(3), ptr(4));
       case 'decode_window': {
         const canvas = this.view(ptr(0), 'i32'), ids = this.view(ptr(1), 'i32');
@@ -223,30 +224,58 @@ export class EmulatedDevice {
     }
   }
 
-  private gemm(d: GemmDesc & { tiles: number }, ptr: (i: number) => bigint, int: (i: number) => number): void {
+  /**
+   * fd_gemm.cuh: `pass` 'full' is the one-kernel GEMM; with split-K, 'partial' leaves each
+   * split's raw sums and sums of squares in the scratch (ptr 11) and 'reduce' adds them in split
+   * order, then runs the same epilogue.
+   */
+  private gemm(d: GemmDesc & { tiles: number }, ptr: (i: number) => bigint, int: (i: number) => number, pass: 'full' | 'partial' | 'reduce' = 'full'): void {
     const [M, T, R, Kmax, start] = [int(12), int(13), int(14), int(15), int(16)];
     const X = this.view(ptr(0), d.a), W = this.view(ptr(3), d.precision);
     const rows = ptr(1) ? this.view(ptr(1), 'i32') : null, normw = ptr(2) ? this.view(ptr(2), 'f32') : null;
     const bias = ptr(4) ? this.view(ptr(4), 'f32') : null, res = ptr(5) ? this.view(ptr(5), 'f32') : null;
     const pos = ptr(9) ? this.view(ptr(9), 'i32') : null, table = ptr(10) ? this.view(ptr(10), 'f32') : null;
     const { n: N, k: K } = d;
+    const split = pass === 'full' ? 1 : d.cfg.splitK ?? 1;
+    const scratch = pass === 'full' ? null : this.view(ptr(11), 'f32');
     const a = new Float64Array(K);
     const vals = new Float32Array(N);
     for (let m = 0; m < M; m++) {
-      const src = d.gather ? Math.floor(m / R) * T + rows![m] : m;
-      let ss = 0;
-      for (let k = 0; k < K; k++) {
-        const x = X[src * K + k];
-        ss = f(ss + f(x * x));
-        let v = normw ? f(x * normw[k]) : x;
-        if (d.cfg.core === 'mma') v = bf(v);
-        a[k] = v;
+      let rs = 1;
+      if (pass === 'reduce') {
+        let ss = 0;
+        for (let n = 0; n < N; n++) {
+          let v = 0;
+          for (let z = 0; z < split; z++) v = f(v + scratch![(z * M + m) * N + n]);
+          vals[n] = v;
+        }
+        for (let z = 0; z < split; z++) ss = f(ss + scratch![split * M * N + z * M + m]);
+        if (d.norm) rs = f(1 / Math.sqrt(f(ss / K) + f(d.norm.eps)));
+      } else {
+        const src = d.gather ? Math.floor(m / R) * T + rows![m] : m;
+        for (let k = 0; k < K; k++) {
+          const x = X[src * K + k];
+          let v = normw ? f(x * normw[k]) : x;
+          if (d.cfg.core === 'mma') v = bf(v);
+          a[k] = v;
+        }
+        const kz = K / split;
+        for (let z = 0; z < split; z++) {
+          let ss = 0;
+          for (let k = z * kz; k < (z + 1) * kz; k++) ss = f(ss + f(X[src * K + k] * X[src * K + k]));
+          for (let n = 0; n < N; n++) {
+            let acc = 0;
+            for (let k = z * kz; k < (z + 1) * kz; k++) acc += a[k] * W[n * K + k];
+            if (pass === 'partial') scratch![(z * M + m) * N + n] = acc;
+            else vals[n] = f(acc);
+          }
+          if (pass === 'partial') scratch![split * M * N + z * M + m] = ss;
+          else if (d.norm) rs = f(1 / Math.sqrt(f(ss / K) + f(d.norm.eps)));
+        }
+        if (pass === 'partial') continue;
       }
-      const rs = d.norm ? f(1 / Math.sqrt(f(ss / K) + f(d.norm.eps))) : 1;
       for (let n = 0; n < N; n++) {
-        let acc = 0;
-        for (let k = 0; k < K; k++) acc += a[k] * W[n * K + k];
-        let v = f(f(acc) * rs);
+        let v = f(vals[n] * rs);
         if (bias) v = f(v + bias[n]);
         vals[n] = v;
       }

@@ -6,7 +6,7 @@ import { loadCudaModel } from '../../src/runtime/cuda/model.ts';
 import { caseOptions } from '../helpers/case-options.ts';
 import { loadCases, loadForwardGolden, modelDir, relErr } from '../helpers/golden.ts';
 import { EmulatedDevice } from './emulated-device.ts';
-import { TEST_SHAPES } from './gpu-helpers.ts';
+import { SPLIT_SHAPE, splitKConfig, TEST_SHAPES } from './gpu-helpers.ts';
 import { checkFallbacks, checkTinyModel, type MakeExecutor } from './kernel-checks.ts';
 
 /**
@@ -48,6 +48,20 @@ describe('CUDA executor on an emulated device', () => {
     expect(replays).toBeGreaterThan(captures);
     expect(dev.graphLaunches).toBe(nfe);
     cm.executor.dispose();
+  });
+
+  it('split-K GEMMs (bf16): two passes per GEMM, the same logits, x0 and caches', async () => {
+    const dev = new EmulatedDevice();
+    let reduces = 0;
+    const split: MakeExecutor = async (g, w, o) => {
+      const ex = await createCudaExecutor(g, w, { ...o, context: dev.context, compile: false, gemmConfig: splitKConfig(2) });
+      dev.registerPlan(ex.plan);
+      reduces = ex.plan.kernels.filter((k) => k.family === 'gemm_reduce').length;
+      return ex;
+    };
+    await checkTinyModel(split, SPLIT_SHAPE.name, SPLIT_SHAPE.dims, 'bf16', [1, 7, 33], 2, 40, emulated());
+    // QKV, o-proj, gate/up, down of each layer; never the head.
+    expect(reduces).toBe(4 * SPLIT_SHAPE.dims.layers);
   });
 
   it('fallback kernels', async () => {

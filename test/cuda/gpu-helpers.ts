@@ -114,6 +114,12 @@ export const TEST_SHAPES: { name: string; dims: TinyDims }[] = [
   { name: 'head dim 128', dims: { dModel: 256, heads: 2, kvHeads: 1, mlp: 136, vocab: 200, bias: true, layers: 1, theta: 500000 } },
 ];
 
+/** A shape whose every GEMM (K 128 or 256) splits in 2 k ranges of 64: the split-K checks. */
+export const SPLIT_SHAPE: { name: string; dims: TinyDims } = { name: 'split-K GEMMs', dims: { dModel: 128, heads: 2, kvHeads: 1, mlp: 256, vocab: 150, bias: true, layers: 2 } };
+
+/** Every GEMM but the head split in `splitK` (PlanOptions.gemmConfig). */
+export const splitKConfig = (splitK: number) => () => ({ core: 'mma' as const, bm: 32, bn: 64, bk: 64, stages: 3, splitK });
+
 /** A one-layer graph whose intermediates are outputs, so the fusion pass must leave them to the fallbacks. */
 export function fallbackGraph(d: number, heads: number, kvHeads: number, vocab: number) {
   const b = new GraphBuilder();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { hasCuda } from '../../src/runtime/cuda/device.ts';
 import { createCudaExecutor } from '../../src/runtime/cuda/executor.ts';
-import { randomCall, randomWeights, Rng, SEED, TEST_SHAPES as SHAPES, tinyGraph, zeroStates } from './gpu-helpers.ts';
+import { randomCall, randomWeights, Rng, SEED, SPLIT_SHAPE, splitKConfig, TEST_SHAPES as SHAPES, tinyGraph, zeroStates } from './gpu-helpers.ts';
 import { EmulatedDevice } from './emulated-device.ts';
 import { checkFallbacks, checkTinyModel, onGpu, type MakeExecutor } from './kernel-checks.ts';
 
@@ -27,6 +27,13 @@ describe.runIf(hasCuda())('CUDA kernels vs the CPU reference', () => {
       it(`${name}, ${precision}: windows ${WINDOWS.join(', ')}`, () => checkTinyModel(onGpu, name, dims, precision, WINDOWS, 2, 140, mirror));
     }
   }
+
+  it('split-K GEMMs (bf16, 2 and 4 splits) vs the reference and the same roundings on the CPU', async () => {
+    for (const k of [2, 4]) {
+      const cfg = { gemmConfig: splitKConfig(k) };
+      await checkTinyModel((g, w, o) => onGpu(g, w, { ...o, ...cfg }), `${SPLIT_SHAPE.name} ${k}`, SPLIT_SHAPE.dims, 'bf16', WINDOWS, 2, 140, (g, w, o) => mirror(g, w, { ...o, ...cfg }));
+    }
+  });
 
   it('unfused ops run through the fallback kernels (rmsnorm, rope, cache_write, repeat_kv, add, silu, mul, gather_rows, logit_shift)', async () => {
     for (const kvHeads of [1, 3]) await checkFallbacks(onGpu, kvHeads, 2);

@@ -38,6 +38,9 @@ describe('CUDA GEMM tuning (emulated device)', () => {
       expect(r.defaultMs).toBeGreaterThan(1);
     }
     expect(results.filter((r) => r.head)).toHaveLength(1);
+    // Split-K is in the space wherever K allows it (never the head).
+    expect(results.filter((r) => !r.head).every((r) => r.trials.some((t) => (t.config.splitK ?? 1) > 1))).toBe(true);
+    expect(results.filter((r) => r.head).every((r) => r.trials.every((t) => (t.config.splitK ?? 1) === 1))).toBe(true);
 
     const file = join(mkdtempSync(join(tmpdir(), 'fastdllm-tune-')), 'cuda.json');
     saveCudaTuning(results, dev.info, file);

@@ -51,7 +51,7 @@ export function gemmName(d: GemmDesc): string {
     s += d.epi.writeLogits ? '_head' : '_headstats';
   }
   const c = d.cfg;
-  return `${s}_${c.core}${c.bm}x${c.bn}x${c.bk}s${c.stages}`;
+  return `${s}_${c.core}${c.bm}x${c.bn}x${c.bk}s${c.stages}${(c.splitK ?? 1) > 1 ? `k${c.splitK}` : ''}`;
 }
 
 /** Checks the description against what the epilogue can do; throws naming the rule. */
@@ -75,10 +75,19 @@ export function checkGemmDesc(d: GemmDesc): void {
   }
 }
 
-/** The config struct and extern "C" entry point of one GEMM (the body is fd_gemm.cuh). */
-export function gemmShim(d: GemmDesc): { name: string; shim: string } {
+/**
+ * The config struct and extern "C" entry point of one GEMM (the body is fd_gemm.cuh); with
+ * split-K also those of its reduce-and-epilogue kernel (`reduce`), in a module of its own.
+ */
+export function gemmShim(d: GemmDesc): { name: string; shim: string; reduce?: { name: string; shim: string } } {
   checkGemmDesc(d);
   const name = gemmName(d);
+  const split = d.cfg.splitK ?? 1;
+  const main = { name, shim: gemmModuleShim(d, name, `fd::gemm_${d.cfg.core}`) };
+  return split > 1 ? { ...main, reduce: { name: `${name}_reduce`, shim: gemmModuleShim(d, `${name}_reduce`, 'fd::gemm_splitk_reduce') } } : main;
+}
+
+function gemmModuleShim(d: GemmDesc, name: string, body: string): string {
   const c = d.cfg;
   const wt = d.precision === 'bf16' ? 'fd::bf16' : 'float';
   const lines: string[] = [];
@@ -89,7 +98,7 @@ export function gemmShim(d: GemmDesc): { name: string; shim: string } {
   lines.push(`struct ${name}_cfg {`);
   lines.push(`  typedef ${cType(d.a)} AT;`, `  typedef ${wt} WT;`);
   for (let i = 0; i < 3; i++) lines.push(`  typedef ${cType(segs[i]?.out ?? 'f32')} OT${i};`);
-  lines.push(`  static constexpr int N = ${d.n}, K = ${d.k}, BM = ${c.bm}, BN = ${c.bn}, BK = ${c.bk}, STAGES = ${c.stages}, THREADS = 128;`);
+  lines.push(`  static constexpr int N = ${d.n}, K = ${d.k}, BM = ${c.bm}, BN = ${c.bn}, BK = ${c.bk}, STAGES = ${c.stages}, THREADS = 128, SPLIT = ${c.splitK ?? 1};`);
   lines.push(`  static constexpr bool NORM = ${!!d.norm}, GATHER = ${d.gather}, BIAS = ${d.bias}, RES = ${d.res}, VEC = ${vec}, WRITE_OUT = ${d.epi.kind !== 'head' || d.epi.writeLogits};`);
   lines.push(`  static constexpr float EPS = ${f32Literal(d.norm?.eps ?? 1)};`);
   lines.push(`  static constexpr int EPI = ${epi}, NSEG = ${segs.length}, HD = ${rope?.headDim ?? 2};`);
@@ -108,7 +117,7 @@ export function gemmShim(d: GemmDesc): { name: string; shim: string } {
   lines.push('  a.x = x; a.rows = rows; a.normw = normw; a.w = w; a.bias = bias; a.res = res;');
   lines.push('  a.out0 = out0; a.out1 = out1; a.out2 = out2; a.pos = pos; a.rope = rope; a.stats = stats;');
   lines.push('  a.M = M; a.T = T; a.R = R; a.Kmax = Kmax; a.start = start;');
-  lines.push(`  fd::gemm_${c.core}<${name}_cfg>(a);`);
+  lines.push(`  ${body}<${name}_cfg>(a);`);
   lines.push('}');
-  return { name, shim: lines.join('\n') + '\n' };
+  return lines.join('\n') + '\n';
 }

@@ -75,7 +75,8 @@ export function renderGemmGroup(b: PlanBuilder, grp: GemmGroup, headOutputs: Hea
         : { kind: 'head', writeLogits: headOutputs === 'both' },
     cfg: b.gemmConfig({ n: N, k: K }, grp.epi.kind === 'head'),
   };
-  const { name, shim } = gemmShim(desc);
+  const { name, shim, reduce } = gemmShim(desc);
+  const split = desc.cfg.splitK ?? 1;
 
   const mm0 = mms[0].id;
   const cacheSeg = segs.find((s) => s.cacheWrite !== null);
@@ -89,7 +90,9 @@ export function renderGemmGroup(b: PlanBuilder, grp: GemmGroup, headOutputs: Hea
   else if (grp.epi.kind === 'glu') { outs[0] = P.v(grp.epi.siluMul); writes.push(grp.epi.siluMul); }
   else { if (desc.epi.kind === 'head' && desc.epi.writeLogits) outs[0] = P.v(mm0); writes.push(mm0); }
   const tiles = Math.ceil(N / desc.cfg.bn);
-  const stats = epiKind === 'head' ? b.addScratch({ name: 'headStats', elemBytes: 16, count: I.mul(I.rows(mm0), tiles) }) : null;
+  const stats = epiKind === 'head' ? b.addScratch({ name: 'headStats', elemBytes: 16, count: I.mul(I.rows(mm0), tiles) })
+    // Split-K partial sums [split, M, N] and sums of squares [split, M], f32; one buffer per kernel.
+    : split > 1 ? b.addScratch({ name: `splitK:${name}`, elemBytes: 4, count: I.mul(I.rows(mm0), split * (N + 1)) }) : null;
   const params: ParamSpec[] = [
     b.operand(grp.src),
     gatherNode ? P.v(gatherNode.inputs[1]) : P.null,
@@ -118,14 +121,18 @@ export function renderGemmGroup(b: PlanBuilder, grp: GemmGroup, headOutputs: Hea
     templates: ['fd_common.cuh', 'fd_gemm.cuh'],
     shim,
     params,
-    grid: [I.c(tiles), I.ceil(I.rows(mm0), desc.cfg.bm), I.c(1)],
+    grid: [I.c(tiles), I.ceil(I.rows(mm0), desc.cfg.bm), I.c(split)],
     block: [128, 1, 1],
     reads,
-    writes,
+    writes: split > 1 ? [] : writes,
     minArch: desc.cfg.core === 'mma' ? 80 : 70,
     config: { ...desc.cfg },
     meta: { ...desc, tiles },
   };
+  if (reduce) {
+    // It reads what the partial pass reads, so it is never ready (kernel order) before it.
+    return [gemm, { ...gemm, name: reduce.name, family: 'gemm_reduce', shim: reduce.shim, grid: [I.c(Math.ceil(Math.ceil(N / 2) / 128)), I.rows(mm0), I.c(1)], writes }];
+  }
   if (epiKind !== 'head') return [gemm];
   const hs = headSelectShim();
   const select: CudaKernel = {

@@ -3,13 +3,18 @@
  * valid for every shape, so search is optional). `valid` says why a config cannot serve a shape.
  */
 
-/** GEMM tile config. simt: the f32 core (fixed 32x64, BK 16); mma: the bf16 tensor-core core. */
+/**
+ * GEMM tile config. simt: the f32 core (fixed 32x64, BK 16); mma: the bf16 tensor-core core.
+ * splitK (mma, not the LM head): that many CTAs share each output tile's K range, and a second
+ * kernel adds their sums and runs the epilogue (default 1: one kernel).
+ */
 export interface GemmConfig {
   core: 'simt' | 'mma';
   bm: number;
   bn: number;
   bk: number;
   stages: number;
+  splitK?: number;
 }
 
 /** Static shape of a GEMM: out [M, N] = A [M, K] W^T; M is run-time and any value is fine. */
@@ -21,7 +26,14 @@ export interface GemmShape {
 export const GEMM_SPACE: readonly GemmConfig[] = [
   { core: 'simt', bm: 32, bn: 64, bk: 16, stages: 1 },
   ...[32, 64].flatMap((bm) => [32, 64].flatMap((bk) => [2, 3, 4].map((stages) => ({ core: 'mma' as const, bm, bn: 64, bk, stages })))),
+  // Split-K for the decode step's weight-bound GEMMs with few column tiles (N = 4096: 64 CTAs on 132 SMs).
+  ...[3, 4].flatMap((stages) => [2, 4].map((splitK) => ({ core: 'mma' as const, bm: 32, bn: 64, bk: 64, stages, splitK }))),
 ];
+
+/** Whether two configs are the same (an absent splitK is 1). */
+export function sameGemmConfig(a: GemmConfig, b: GemmConfig): boolean {
+  return a.core === b.core && a.bm === b.bm && a.bn === b.bn && a.bk === b.bk && a.stages === b.stages && (a.splitK ?? 1) === (b.splitK ?? 1);
+}
 
 /**
  * The config used when nothing was tuned: valid for any N, K (edges are guarded). bf16 streams
@@ -41,6 +53,12 @@ export function gemmValid(cfg: GemmConfig, shape: GemmShape, precision: 'f32' | 
   if (cfg.core === 'simt' && (cfg.bm !== 32 || cfg.bn !== 64 || cfg.bk !== 16)) return 'the simt core is 32x64x16';
   if (cfg.core === 'mma' && (cfg.bn !== 64 || cfg.bm % 32 !== 0 || cfg.bk % 32 !== 0 || cfg.stages < 2)) return 'mma: BN 64, BM a multiple of 32, BK of 32, 2+ stages';
   if (shape.n < 1 || shape.k < 1) return 'empty matrix';
+  const split = cfg.splitK ?? 1;
+  if (split !== 1) {
+    if (cfg.core !== 'mma' || head) return 'split-K: mma core only, not the LM head';
+    if (![2, 4].includes(split)) return 'split-K: 2 or 4 splits';
+    if (shape.k % (split * cfg.bk) !== 0) return `split-K: K ${shape.k} is not a multiple of ${split} x BK ${cfg.bk}`;
+  }
   if (gemmSharedBytes(cfg, head) > 48 * 1024) return 'more than 48 KB of static shared memory';
   return null;
 }

@@ -62,7 +62,7 @@ export interface ScratchSpec {
 }
 
 /** A kernel family: which template body it instantiates. */
-export type KernelFamily = 'gemm' | 'attention' | 'embed' | 'head_select' | 'rmsnorm' | 'elementwise' | 'copy_rows' | 'repeat_kv' | 'rope' | 'host'
+export type KernelFamily = 'gemm' | 'gemm_reduce' | 'attention' | 'embed' | 'head_select' | 'rmsnorm' | 'elementwise' | 'copy_rows' | 'repeat_kv' | 'rope' | 'host'
   | 'decode_window' | 'select_scatter';
 
 /** One kernel of a plan, with everything needed to compile it and to launch it. */

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { planCuda } from '../../codegen/cuda/plan.ts';
-import { defaultGemmConfig, GEMM_SPACE, gemmValid, type GemmConfig, type GemmShape } from '../../codegen/cuda/tuning.ts';
+import { defaultGemmConfig, GEMM_SPACE, gemmValid, sameGemmConfig, type GemmConfig, type GemmShape } from '../../codegen/cuda/tuning.ts';
 import type { CudaPrecision } from '../../codegen/cuda/types.ts';
 import type { GemmDesc } from '../../codegen/cuda/gemm.ts';
 import type { Graph } from '../../ir/graph.ts';
@@ -40,7 +40,7 @@ export function loadCudaTuning(file: string): Tuned | undefined {
     const j = JSON.parse(readFileSync(file, 'utf8')) as { gemm?: Record<string, GemmConfig> };
     const known = new Map<string, GemmConfig>();
     for (const [k, c] of Object.entries(j.gemm ?? {})) {
-      const same = GEMM_SPACE.find((x) => x.core === c?.core && x.bm === c.bm && x.bn === c.bn && x.bk === c.bk && x.stages === c.stages);
+      const same = c && typeof c === 'object' ? GEMM_SPACE.find((x) => sameGemmConfig(x, c)) : undefined;
       if (/^n\d+_k\d+(_head)?$/.test(k) && same) known.set(k, same);
     }
     debugLog(1, `cuda tuning: ${known.size} GEMM configs from ${file}`);
@@ -119,12 +119,13 @@ export async function tuneCudaGemms(model: { graph: Graph; config: DecoderConfig
     try {
       opts.onExecutor?.(ex.plan);
       // Kernel name -> the GEMM it is, where this config is the one it was generated with.
-      const gemms = new Map<string, { key: string; shape: GemmShape; head: boolean }>();
+      const gemms = new Map<string, { key: string; shape: GemmShape; head: boolean; main: boolean }>();
+      // A split-K GEMM is two kernels (partial sums, then reduce + epilogue): its time is both.
       for (const k of ex.plan.kernels) {
-        if (k.family !== 'gemm') continue;
+        if (k.family !== 'gemm' && k.family !== 'gemm_reduce') continue;
         const d = k.meta as unknown as GemmDesc;
         const shape = { n: d.n, k: d.k }, head = d.epi.kind === 'head';
-        if (tuned(shape, head)) gemms.set(k.name, { key: cudaGemmKey(shape, head), shape, head });
+        if (tuned(shape, head)) gemms.set(k.name, { key: cudaGemmKey(shape, head), shape, head, main: k.family === 'gemm' });
       }
       const states = new KvCache(model.config, 1, Kmax).states;
       for (let i = 0; i < 2; i++) ex.run(inputs, states, []);
@@ -136,11 +137,11 @@ export async function tuneCudaGemms(model: { graph: Graph; config: DecoderConfig
           const g = gemms.get(p.name);
           if (!g) continue;
           const s = sum.get(g.key) ?? { ms: 0, n: 0 };
-          sum.set(g.key, { ms: s.ms + p.ms, n: s.n + 1 });
+          sum.set(g.key, { ms: s.ms + p.ms, n: s.n + (g.main ? 1 : 0) });
         }
         for (const [key, s] of sum) perRun.set(key, [...(perRun.get(key) ?? []), s.ms / s.n]);
       }
-      for (const g of new Set(gemms.values())) {
+      for (const g of gemms.values()) {
         const times = perRun.get(g.key);
         if (!times) continue;
         const e = byKey.get(g.key) ?? { shape: g.shape, head: g.head, trials: [] };
@@ -155,7 +156,6 @@ export async function tuneCudaGemms(model: { graph: Graph; config: DecoderConfig
   return [...byKey.entries()].map(([key, e]) => {
     const trials = e.trials.sort((a, b) => a.ms - b.ms);
     const dflt = defaultGemmConfig(opts.precision, e.head);
-    const same = (c: GemmConfig) => c.core === dflt.core && c.bm === dflt.bm && c.bn === dflt.bn && c.bk === dflt.bk && c.stages === dflt.stages;
-    return { key, n: e.shape.n, k: e.shape.k, head: e.head, trials, best: trials[0].config, defaultMs: trials.find((t) => same(t.config))?.ms ?? NaN };
+    return { key, n: e.shape.n, k: e.shape.k, head: e.head, trials, best: trials[0].config, defaultMs: trials.find((t) => sameGemmConfig(t.config, dflt))?.ms ?? NaN };
   });
 }
