@@ -74,13 +74,18 @@ const memo = (name: string, shape: number[]) => {
   return v;
 };
 // logits out; x0 + confidence out (what decoding reads); the same replayed as a CUDA graph.
+// Split-K rows: every GEMM but the head in 2 or 4 k ranges (the tuner's split configs).
+const split = (splitK: number) => () => ({ core: 'mma' as const, bm: 32, bn: 64, bk: 64, stages: 3, splitK });
 const CONFIGS = [
-  { label: 'logits', headOutputs: 'logits', graphs: false },
-  { label: 'x0conf', headOutputs: 'x0conf', graphs: false },
-  { label: 'x0confGraph', headOutputs: 'x0conf', graphs: true },
+  { label: 'logits', headOutputs: 'logits', graphs: false, gemmConfig: null },
+  { label: 'x0conf', headOutputs: 'x0conf', graphs: false, gemmConfig: null },
+  { label: 'x0confGraph', headOutputs: 'x0conf', graphs: true, gemmConfig: null },
+  { label: 'x0confSplit2', headOutputs: 'x0conf', graphs: false, gemmConfig: split(2) },
+  { label: 'x0confSplit4', headOutputs: 'x0conf', graphs: false, gemmConfig: split(4) },
 ] as const;
-for (const { label, headOutputs, graphs } of CONFIGS) {
-  const ex = await createCudaExecutor(graph, memo, { precision: 'bf16', headOutputs, graphs, ...(device ? { context: device.context, compile: false } : {}) });
+for (const { label, headOutputs, graphs, gemmConfig } of CONFIGS) {
+  // gemmConfig null: the default tiles, whatever tuning file this GPU may have.
+  const ex = await createCudaExecutor(graph, memo, { precision: 'bf16', headOutputs, graphs, gemmConfig, ...(device ? { context: device.context, compile: false } : {}) });
   device?.registerPlan(ex.plan);
   try {
     if (headOutputs === 'logits') {
@@ -115,7 +120,7 @@ for (const { label, headOutputs, graphs } of CONFIGS) {
       bytesRead: gemmBytes + cacheBytes, weightBytes: ex.weightBytes,
       kernels: [...byKernel.entries()].map(([name, ms]) => ({ name, ms })), graphStats: { ...ex.graphStats },
     };
-    rows.push(`${label.padEnd(11)} GPU ${median(gpu).toFixed(3)} ms (min ${Math.min(...gpu).toFixed(3)}), run() wall ${median(wall).toFixed(3)} ms, ${ex.plan.kernels.length} launches`);
+    rows.push(`${label.padEnd(12)} GPU ${median(gpu).toFixed(3)} ms (min ${Math.min(...gpu).toFixed(3)}), run() wall ${median(wall).toFixed(3)} ms, ${ex.plan.kernels.length} launches`);
   } finally {
     ex.dispose();
   }
@@ -127,7 +132,7 @@ for (const { label, headOutputs, graphs } of CONFIGS) {
 const decodeRows: Record<string, { msMedian: number; nfe: number; msPerStep: number }> = {};
 let tokens0: string | undefined;
 for (const graphs of [false, true]) {
-  const ex = await createCudaExecutor(graph, memo, { precision: 'bf16', headOutputs: 'x0conf', graphs, ...(device ? { context: device.context, compile: false } : {}) });
+  const ex = await createCudaExecutor(graph, memo, { precision: 'bf16', headOutputs: 'x0conf', graphs, gemmConfig: null, ...(device ? { context: device.context, compile: false } : {}) });
   device?.registerPlan(ex.plan);
   const model: HostModel = { dir: '(random weights)', definition: undefined as never, config, graph, executor: ex, backend: 'cuda-bf16' };
   const prompt = Array.from({ length: emulate ? 24 : 224 }, (_, i) => (i * 7919 + 13) % vocab);

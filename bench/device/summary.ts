@@ -31,6 +31,7 @@ if (bench) {
   rows.push(['step, logits out', `${n(bench.logits?.gpuMsMedian)} ms GPU (median of ${bench.reps}), ${n(bench.logits?.wallMsMedian)} ms run() wall${bench.emulated ? ' (EMULATED)' : ''}`]);
   rows.push(['step, x0+conf out', `${n(bench.x0conf?.gpuMsMedian)} ms GPU, ${n(bench.x0conf?.wallMsMedian)} ms run() wall`]);
   rows.push(['  as a CUDA graph', `${n(bench.x0confGraph?.gpuMsMedian)} ms GPU, ${n(bench.x0confGraph?.wallMsMedian)} ms run() wall`]);
+  rows.push(['  split-K 2 / 4', `${n(bench.x0confSplit2?.gpuMsMedian)} / ${n(bench.x0confSplit4?.gpuMsMedian)} ms GPU (every GEMM but the head split)`]);
   const dec = bench.decode;
   if (dec) {
     for (const k of ['hostSelect', 'deviceSelect', 'hostSelectGraph', 'deviceSelectGraph']) {
