@@ -31,6 +31,10 @@ if (bench) {
   rows.push(['step, logits out', `${n(bench.logits?.gpuMsMedian)} ms GPU (median of ${bench.reps}), ${n(bench.logits?.wallMsMedian)} ms run() wall${bench.emulated ? ' (EMULATED)' : ''}`]);
   rows.push(['step, x0+conf out', `${n(bench.x0conf?.gpuMsMedian)} ms GPU, ${n(bench.x0conf?.wallMsMedian)} ms run() wall`]);
   rows.push(['  as a CUDA graph', `${n(bench.x0confGraph?.gpuMsMedian)} ms GPU, ${n(bench.x0confGraph?.wallMsMedian)} ms run() wall`]);
+  // Where the default step's time goes (one profiled run, each launch synchronised): the top kernels.
+  const ks = (bench.x0conf?.kernels ?? []) as { name: string; ms: number }[];
+  const total = ks.reduce((a, k) => a + k.ms, 0);
+  for (const k of [...ks].sort((a, b) => b.ms - a.ms).slice(0, 5)) rows.push([`  ${k.name.slice(0, 40)}`, `${n(k.ms)} ms (${n((100 * k.ms) / total, 1)}% of the profiled step)`]);
   rows.push(['  split-K 2 / 4', `${n(bench.x0confSplit2?.gpuMsMedian)} / ${n(bench.x0confSplit4?.gpuMsMedian)} ms GPU (every GEMM but the head split)`]);
   const dec = bench.decode;
   if (dec) {
