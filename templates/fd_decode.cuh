@@ -41,21 +41,23 @@ __device__ __forceinline__ int candidate_rank(const double* conf, const i32* can
 // the threshold plus the most confident; the factor rule.
 enum { SELECT_TOPK = 0, SELECT_THRESHOLD = 1, SELECT_FACTOR = 2 };
 
-// Step arguments, one upload per step: double param (threshold or factor) | i32 k[B] |
-// i32 cand[B, R] (the canvas position of each head row, -1 where the row is not a candidate).
+// Step arguments, one upload per step: double param (threshold or factor) | i32 lo, hi (masks
+// are counted in canvas [lo, hi)) | i32 k[B] | i32 cand[B, R] (the canvas position of each head
+// row, -1 where the row is not a candidate). In memory, not parameters, so that the launch
+// (and a CUDA graph of it) is the same for every step of every block.
 // Record, the step's one read-back: double conf[B, R] | i32 pos[B, R] | i32 tok[B, R] |
-// i32 head[B, 2] = (tokens selected, masks left in canvas [lo, hi)); the selected entries of a
+// i32 head[B, 2] = (tokens selected, masks left in [lo, hi)); the selected entries of a
 // row come first, in head-row order.
 // One CTA per batch row: mask_fill (non-candidates drop out), select, scatter_tokens, count.
 template <int THREADS>
 __device__ __forceinline__ void select_scatter(const i32* x0, const double* conf, const u8* args, i32* canvas, u8* record,
-                                               int B, int R, int L, int mode, int lo, int hi, int mask_id) {
+                                               int B, int R, int L, int mode, int mask_id) {
   __shared__ int part[THREADS / 32];
   __shared__ int s_t, s_base;
   const int b = blockIdx.x;
   const double param = *(const double*)args;
-  const int k = ((const i32*)(args + 8))[b];
-  const i32* cand = (const i32*)(args + 8) + B + (i64)b * R;
+  const i32* iargs = (const i32*)(args + 8);
+  const i32* cand = iargs + 2 + B + (i64)b * R;
   x0 += (i64)b * R;
   conf += (i64)b * R;
   double* rconf = (double*)record + (i64)b * R;
@@ -87,7 +89,7 @@ __device__ __forceinline__ void select_scatter(const i32* x0, const double* conf
     bool sel = false;
     if (i < R && cand[i] >= 0) {
       const int r = candidate_rank(conf, cand, R, i);
-      sel = mode == SELECT_TOPK ? r < k : mode == SELECT_THRESHOLD ? (r == 0 || conf[i] >= param) : r < t;
+      sel = mode == SELECT_TOPK ? r < iargs[2 + b] : mode == SELECT_THRESHOLD ? (r == 0 || conf[i] >= param) : r < t;
     }
     const unsigned bal = __ballot_sync(0xffffffffu, sel);
     __syncthreads();
@@ -108,6 +110,7 @@ __device__ __forceinline__ void select_scatter(const i32* x0, const double* conf
   }
   __syncthreads();  // the scattered tokens are visible to the whole CTA before the count
   int m = 0;
+  const int lo = iargs[0], hi = iargs[1];
   for (int p = lo + threadIdx.x; p < hi; p += THREADS) m += row[p] == mask_id;
   const int masks = block_sum_int<THREADS>(m, part);
   if (threadIdx.x == 0) {

@@ -18,6 +18,8 @@ export class EmulatedDevice {
   private next = 0x7f0000000000n;
   private readonly kernels = new Map<string, CudaKernel>();
   launches = 0;
+  /** Launches outside a CUDA graph (run at once, not captured). */
+  directLaunches = 0;
   /** Device-to-host copies (tests count a decode step's reads). */
   downloads = 0;
 
@@ -140,7 +142,10 @@ export class EmulatedDevice {
       return BigInt(koffi.decode(params.address, off, 'uint64_t'));
     });
     if (this.capturing) this.capturing.push({ k, grid: [...grid], arg });
-    else this.execute(k, grid, arg);
+    else {
+      this.directLaunches++;
+      this.execute(k, grid, arg);
+    }
   }
 
   private execute(k: CudaKernel, grid: readonly number[], arg: (number | bigint)[]): void {
@@ -344,15 +349,15 @@ export class EmulatedDevice {
    */
   private selectScatter(ptr: (i: number) => bigint, int: (i: number) => number): void {
     const x0 = this.view(ptr(0), 'i32'), conf = this.view(ptr(1), 'f64'), args = this.bytes(ptr(2)), canvas = this.view(ptr(3), 'i32');
-    const [B, R, L, mode, lo, hi, maskId] = [5, 6, 7, 8, 9, 10, 11].map(int);
-    const av = new DataView(args.buffer), param = av.getFloat64(0, true);
+    const [B, R, L, mode, maskId] = [5, 6, 7, 8, 9].map(int);
+    const av = new DataView(args.buffer), param = av.getFloat64(0, true), lo = av.getInt32(8, true), hi = av.getInt32(12, true);
     const rec = new DataView(this.bytes(ptr(4)).buffer);
     for (let b = 0; b < B; b++) {
-      const cand = (i: number) => av.getInt32(8 + 4 * B + 4 * (b * R + i), true);
+      const cand = (i: number) => av.getInt32(16 + 4 * B + 4 * (b * R + i), true);
       const idx = Array.from({ length: R }, (_, i) => i).filter((i) => cand(i) >= 0);
       const order = idx.slice().sort((i, j) => conf[b * R + j] - conf[b * R + i] || i - j);
       let chosen: number[];
-      if (mode === 0) chosen = order.slice(0, av.getInt32(8 + 4 * b, true));
+      if (mode === 0) chosen = order.slice(0, av.getInt32(16 + 4 * b, true));
       else if (mode === 1) chosen = order.filter((i, r) => r === 0 || conf[b * R + i] >= param);
       else {
         let t = order.findIndex((i, r) => conf[b * R + i] < (r === 0 ? -1 : 1 - param / (r + 2)));

@@ -27,7 +27,7 @@ describe('CUDA executor on an emulated device', () => {
     }
   }
 
-  it('CUDA graphs: repeated launch sequences replay a captured graph, with the same tokens', async () => {
+  it('CUDA graphs: each step (window, forward, selection) replays a captured graph, with the same tokens', async () => {
     const cases = loadCases('llada').filter((c) => c.model === 'llada_s20' && c.routine === 'dual_cache' && c.nfe >= 8).slice(0, 3);
     expect(cases.length).toBe(3);
     const dev = new EmulatedDevice();
@@ -47,6 +47,8 @@ describe('CUDA executor on an emulated device', () => {
     // Fixed head rows per block: only a block's first step of each kind needs a capture.
     expect(replays).toBeGreaterThan(captures);
     expect(dev.graphLaunches).toBe(nfe);
+    // The decode step's window and selection are in the same graphs: nothing launches on its own.
+    expect(dev.directLaunches).toBe(0);
     cm.executor.dispose();
   });
 

@@ -35,10 +35,10 @@ export function planStepKernels(g: Graph): CudaKernel[] {
       family: 'select_scatter',
       fuses: ['mask_fill', 'select_topk|select_threshold|select_factor', 'scatter_tokens', 'mask count'],
       shim: 'extern "C" __global__ void __launch_bounds__(256) select_scatter(const fd::i32* x0, const double* conf, const fd::u8* args, fd::i32* canvas,\n'
-        + '    fd::u8* record, int B, int R, int L, int mode, int lo, int hi, int mask_id) {\n'
-        + '  fd::select_scatter<256>(x0, conf, args, canvas, record, B, R, L, mode, lo, hi, mask_id);\n}\n',
+        + '    fd::u8* record, int B, int R, int L, int mode, int mask_id) {\n'
+        + '  fd::select_scatter<256>(x0, conf, args, canvas, record, B, R, L, mode, mask_id);\n}\n',
       params: [step('x0'), step('confidence'), step('args'), step('canvas'), step('record'),
-        ...['B', 'R', 'L', 'mode', 'lo', 'hi', 'maskId'].map((n) => step(n, true))],
+        ...['B', 'R', 'L', 'mode', 'maskId'].map((n) => step(n, true))],
       grid: [{ k: 'dim', id: head, axis: 0 }, c(1), c(1)],
       block: [256, 1, 1],
     },

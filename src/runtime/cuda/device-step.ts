@@ -55,30 +55,35 @@ export class CudaDecodeStep implements DeviceDecodeStep {
     w.setI32(2, L);
     w.setI32(3, T);
     w.setI32(4, a);
-    this.ctx.launch(this.window.fn, [Math.ceil(T / 128), B, 1], this.window.kernel.block, 0, w, null, this.window.kernel.name);
 
-    this.exec.run(inputs, states, [], { deviceInputs: { ids: this.ids.ptr }, sync: false });
-    const heads = this.exec.decisionBuffers(R * B);
-
-    // One upload: param (f64) | k [B] | candidates [B, R]; see fd_decode.cuh.
-    const args = new Uint8Array(8 + 4 * B + 4 * B * R);
+    // One upload: param (f64) | lo, hi | k [B] | candidates [B, R]; see fd_decode.cuh.
+    const args = new Uint8Array(16 + 4 * B + 4 * B * R);
     const dv = new DataView(args.buffer);
     dv.setFloat64(0, this.lowered.param, true);
-    new Int32Array(args.buffer, 8, B).set(k);
-    new Int32Array(args.buffer, 8 + 4 * B, B * R).set(candidates);
+    dv.setInt32(8, lo, true);
+    dv.setInt32(12, hi, true);
+    new Int32Array(args.buffer, 16, B).set(k);
+    new Int32Array(args.buffer, 16 + 4 * B, B * R).set(candidates);
     this.args.ensure(args.byteLength);
     this.ctx.upload(this.args.ptr, args);
     const recordBytes = 16 * B * R + 8 * B;
     this.record.ensure(recordBytes);
 
+    // The head's x0 / confidence buffers are sized by the run; make sure they exist at this size first.
+    const heads = this.exec.decisionBuffers(R * B, true);
     const s = this.select.params;
     s.setPtr(0, heads.x0);
     s.setPtr(1, heads.confidence);
     s.setPtr(2, this.args.ptr);
     s.setPtr(3, this.canvas.ptr);
     s.setPtr(4, this.record.ptr);
-    [B, R, L, SELECT_MODES[this.lowered.mode], lo, hi, this.maskId].forEach((v, i) => s.setI32(5 + i, v));
-    this.ctx.launch(this.select.fn, [B, 1, 1], this.select.kernel.block, 0, s, null, this.select.kernel.name);
+    [B, R, L, SELECT_MODES[this.lowered.mode], this.maskId].forEach((v, i) => s.setI32(5 + i, v));
+    // Window, forward and selection go out as one launch sequence (one CUDA graph when graphs are on).
+    this.exec.run(inputs, states, [], {
+      deviceInputs: { ids: this.ids.ptr }, sync: false,
+      before: [{ lk: this.window, grid: [Math.ceil(T / 128), B, 1] }],
+      after: [{ lk: this.select, grid: [B, 1, 1] }],
+    });
 
     const rec = new Uint8Array(recordBytes);
     this.ctx.download(rec, this.record.ptr);

@@ -57,6 +57,13 @@ export interface RunOptions {
   deviceInputs?: Record<string, bigint>;
   /** false: do not synchronise at the end of a run that returns nothing (a later read orders after it). Default true. */
   sync?: boolean;
+  /**
+   * Kernels (their parameters set) launched just before and after the forward's, in the same
+   * launch sequence: with CUDA graphs they are captured and replayed with it (the device decode
+   * step's window and selection).
+   */
+  before?: { lk: LoadedKernel; grid: number[] }[];
+  after?: { lk: LoadedKernel; grid: number[] }[];
 }
 
 /** Executable graphs kept per executor (least recently used dropped first). */
@@ -238,7 +245,7 @@ export class CudaExecutor {
       this.ctx.record(this.launchEvents[0], null);
     }
     // Host kernels (selection ops) split the sequence: device launches between them are batched.
-    const pending: { lk: LoadedKernel; grid: number[] }[] = [];
+    const pending: { lk: LoadedKernel; grid: number[] }[] = [...(opts.before ?? [])];
     const flush = () => {
       if (pending.length) this.launchAll(pending, ev0, ev1);
       pending.length = 0;
@@ -270,6 +277,7 @@ export class CudaExecutor {
       });
       pending.push({ lk, grid });
     }
+    pending.push(...(opts.after ?? []));
     flush();
 
     if (this.timeLaunches && this.launchEvents) {
@@ -296,8 +304,15 @@ export class CudaExecutor {
     return result;
   }
 
-  /** Device addresses of the head's x0 and confidence of the last run (`rows` head rows). */
-  decisionBuffers(rows: number): { x0: bigint; confidence: bigint } {
+  /**
+   * Device addresses of the head's x0 and confidence (`rows` head rows): those of the last run,
+   * or with `allocate` grown now to the size the next run will use (run() grows them the same way).
+   */
+  decisionBuffers(rows: number, allocate = false): { x0: bigint; confidence: bigint } {
+    if (allocate && this.plan.headRowsOf !== undefined) {
+      (this.extras.x0 ??= new DeviceBuffer(this.ctx, 'x0')).ensure(rows * 4);
+      (this.extras.confidence ??= new DeviceBuffer(this.ctx, 'confidence')).ensure(rows * 8);
+    }
     const x0 = this.extras.x0, conf = this.extras.confidence;
     if (!x0 || !conf || x0.bytes < rows * 4 || conf.bytes < rows * 8) throw new Error(`cuda: no head decisions for ${rows} rows (headOutputs is '${this.plan.headOutputs}')`);
     return { x0: x0.ptr, confidence: conf.ptr };
