@@ -29,13 +29,13 @@ describe('CUDA GEMM tuning (emulated device)', () => {
       const want = head ? 'mma32x64x32s4' : 'mma32x64x32s2';
       return name.includes(want) ? 1 : 2 + (name.length % 7);
     };
-    const results = await tuneCudaGemms({ graph, config, weights }, { precision: 'bf16', reps: 2, context: dev.context, compile: false, onExecutor: (plan) => dev.registerPlan(plan) });
+    const results = await tuneCudaGemms({ graph, config, weights }, { precision: 'bf16', reps: 2, rows: [8, 24], cacheRows: 24, context: dev.context, compile: false, onExecutor: (plan) => dev.registerPlan(plan) });
     expect(results.length).toBeGreaterThanOrEqual(4); // QKV, o-proj, gate/up, down, head
     for (const r of results) {
       expect(r.trials.length, r.key).toBeGreaterThanOrEqual(6);
       expect(r.best, r.key).toMatchObject(r.head ? { bm: 32, bk: 32, stages: 4 } : { bm: 32, bk: 32, stages: 2 });
-      expect(r.trials[0].ms).toBe(1);
-      expect(r.defaultMs).toBeGreaterThan(1);
+      expect(r.trials[0].ms).toBe(2); // 1 per window size, summed
+      expect(r.defaultMs).toBeGreaterThan(2);
     }
     expect(results.filter((r) => r.head)).toHaveLength(1);
     // Split-K is in the space wherever K allows it (never the head).
@@ -67,5 +67,8 @@ describe('CUDA GEMM tuning (emulated device)', () => {
     const bad = cli(['tune', '--model', modelDir('llada_s20'), '--precision', 'bf16']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--precision applies to --device cuda only');
+    const rows = cli(['tune', '--device', 'cuda', '--model', modelDir('llada_s20'), '--rows', '32,400']);
+    expect(rows.code).toBe(2);
+    expect(rows.stderr).toContain('--rows 400 exceeds --cache-rows 288');
   });
 });

@@ -15,10 +15,10 @@ export async function tuneCudaCommand(values: Flags): Promise<number> {
   if (values.tokens !== undefined) throw new UsageError('--tokens applies to the CPU; on the GPU use --rows and --cache-rows');
   const precision = choiceFlag(values.precision as string | undefined, '--precision', ['bf16', 'f32'] as const) ?? 'bf16';
   const layers = intFlag(values.layers as string | undefined, '--layers', { min: 1 }) ?? 1;
-  const rows = intFlag(values.rows as string | undefined, '--rows', { min: 1 }) ?? 32;
   const cacheRows = intFlag(values['cache-rows'] as string | undefined, '--cache-rows', { min: 1 }) ?? 288;
+  const rows = values.rows === undefined ? [32, cacheRows] : String(values.rows).split(',').map((t) => intFlag(t.trim(), '--rows', { min: 1 })!);
   const reps = intFlag(values.reps as string | undefined, '--reps', { min: 1 }) ?? 10;
-  if (rows > cacheRows) throw new UsageError(`--rows ${rows} exceeds --cache-rows ${cacheRows}`);
+  for (const r of rows) if (r > cacheRows) throw new UsageError(`--rows ${r} exceeds --cache-rows ${cacheRows}`);
   resolveDevice('cuda'); // throws, with the reason, where there is no usable GPU
   const file = src.endsWith('.json') ? src : `${src}/config.json`;
   const hf = readJsonObject(file, 'config.json');

@@ -9,16 +9,17 @@ import { tuneCudaCommand } from './tune-cuda.ts';
 
 const HELP = `usage: fastdllm tune (--model DIR | --config FILE) [--tokens 256,32] [--reps 15] [--json] [--dry-run]
        fastdllm tune --device cuda (--model DIR | --config FILE) [--precision bf16|f32] [--layers 1]
-                     [--rows 32] [--cache-rows 288] [--reps 10] [--json] [--dry-run]
+                     [--rows 32,288] [--cache-rows 288] [--reps 10] [--json] [--dry-run]
 Autotunes the CPU GEMM kernels of a model's forward: times every config of the tuning space
 (k-block x row tile) for each weight shape at the given window sizes, keeps the fastest, and
 saves it for this machine (${tuningFile()}). Generated kernels use it from then on. A config
 never changes results, only speed. --dry-run times without saving.
 --device cuda tunes the generated CUDA GEMMs instead, on the GPU: every tile config (rows x
-k-tile x pipeline stages) on a decode step's forward (--rows window rows over --cache-rows cache
-rows, --layers layers of the model, constant weights: only shapes matter), timed per launch with
-CUDA events; the fastest per GEMM shape is saved for this GPU and precision, and loading a model
-on that GPU uses it.
+k-tile x pipeline stages x split-K) on a decode's forwards (--rows: the window sizes, a cached
+step's and a refresh's by default, over --cache-rows cache rows; --layers layers of the model,
+constant weights: only shapes matter), timed per launch with CUDA events and summed over the
+windows; the fastest per GEMM shape is saved for this GPU and precision, and loading a model on
+that GPU uses it.
 `;
 
 export async function tuneCommand(argv: string[]): Promise<number> {

@@ -16,7 +16,7 @@ import { createCudaExecutor } from './executor.ts';
 /** The tuning key of a GEMM: its packed shape, and whether it is the LM head (its own epilogue and tile limits). */
 export const cudaGemmKey = (s: GemmShape, head: boolean) => `n${s.n}_k${s.k}${head ? '_head' : ''}`;
 
-/** One timed config: median time per launch, ms. */
+/** One timed config: median time per launch, ms, summed over the window sizes. */
 export interface CudaTuneTrial { config: GemmConfig; ms: number }
 
 export interface CudaTuneResult { key: string; n: number; k: number; head: boolean; trials: CudaTuneTrial[]; best: GemmConfig; defaultMs: number }
@@ -72,8 +72,11 @@ export function saveCudaTuning(results: CudaTuneResult[], info: DeviceInfo, file
 
 export interface CudaTuneOptions {
   precision: CudaPrecision;
-  /** Window rows (and head rows) of the timed step: a cached decode step's block (default 32). */
-  rows?: number;
+  /**
+   * Window rows of the timed forwards, whose times add up: a cached step's block and a refresh
+   * over the whole canvas (default [32, cacheRows]); the head takes min(rows, 32) rows.
+   */
+  rows?: number[];
   /** Cache rows the step attends to (default 288). */
   cacheRows?: number;
   /** Timed runs per config after two warm-ups (default 10). */
@@ -88,22 +91,25 @@ export interface CudaTuneOptions {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
- * Times every GEMM config of the space on the forward of a decode step (window `rows`, one
- * batch row, x0 and confidence out), each config applied to every GEMM it fits, with CUDA
- * events around each launch; the fastest per GEMM shape wins. The default config is always
+ * Times every GEMM config of the space on the forwards of a decode (a cached step's window and
+ * a refresh's, one batch row, x0 and confidence out), each config applied to every GEMM it fits,
+ * with CUDA events around each launch; the fastest per GEMM shape (summed over the windows) wins. The default config is always
  * among the trials, so a tuned file is never slower than the default by its own measurement.
  */
 export async function tuneCudaGemms(model: { graph: Graph; config: DecoderConfig; weights: WeightSource }, opts: CudaTuneOptions): Promise<CudaTuneResult[]> {
-  const T = opts.rows ?? 32, Kmax = opts.cacheRows ?? 288, reps = opts.reps ?? 10;
-  if (T > Kmax) throw new Error(`tune: ${T} window rows do not fit ${Kmax} cache rows`);
-  const start = Kmax - T;
-  const inputs: Record<string, HostTensor> = {
-    ids: { data: new Int32Array(T).map((_, i) => i % model.config.vocabSize), shape: [1, T] },
-    positions: { data: Int32Array.from({ length: T }, (_, i) => start + i), shape: [1, T] },
-    start: { data: Int32Array.of(start), shape: [] },
-    keyMask: { data: new Uint8Array(Kmax).fill(1), shape: [1, Kmax] },
-    headRows: { data: Int32Array.from({ length: T }, (_, i) => i), shape: [1, T] },
-  };
+  const Kmax = opts.cacheRows ?? 288, reps = opts.reps ?? 10, windows = opts.rows ?? [32, Kmax];
+  const calls = windows.map((T) => {
+    if (!(T >= 1 && T <= Kmax)) throw new Error(`tune: ${T} window rows do not fit ${Kmax} cache rows`);
+    const start = Kmax - T, R = Math.min(T, 32);
+    const inputs: Record<string, HostTensor> = {
+      ids: { data: new Int32Array(T).map((_, i) => i % model.config.vocabSize), shape: [1, T] },
+      positions: { data: Int32Array.from({ length: T }, (_, i) => start + i), shape: [1, T] },
+      start: { data: Int32Array.of(start), shape: [] },
+      keyMask: { data: new Uint8Array(Kmax).fill(1), shape: [1, Kmax] },
+      headRows: { data: Int32Array.from({ length: R }, (_, i) => i), shape: [1, R] },
+    };
+    return inputs;
+  });
   // Weights fetched once for all configs (each executor uploads its own copy).
   const made = new Map<string, Float32Array>();
   const weights: WeightSource = (name, shape) => {
@@ -128,24 +134,29 @@ export async function tuneCudaGemms(model: { graph: Graph; config: DecoderConfig
         if (tuned(shape, head)) gemms.set(k.name, { key: cudaGemmKey(shape, head), shape, head, main: k.family === 'gemm' });
       }
       const states = new KvCache(model.config, 1, Kmax).states;
-      for (let i = 0; i < 2; i++) ex.run(inputs, states, []);
-      const perRun = new Map<string, number[]>();
-      for (let r = 0; r < reps; r++) {
-        ex.run(inputs, states, []);
-        const sum = new Map<string, { ms: number; n: number }>();
-        for (const p of ex.lastProfile) {
-          const g = gemms.get(p.name);
-          if (!g) continue;
-          const s = sum.get(g.key) ?? { ms: 0, n: 0 };
-          sum.set(g.key, { ms: s.ms + p.ms, n: s.n + (g.main ? 1 : 0) });
+      // Per GEMM key: the sum over window sizes of the median time per launch.
+      const total = new Map<string, number>();
+      for (const inputs of calls) {
+        for (let i = 0; i < 2; i++) ex.run(inputs, states, []);
+        const perRun = new Map<string, number[]>();
+        for (let r = 0; r < reps; r++) {
+          ex.run(inputs, states, []);
+          const sum = new Map<string, { ms: number; n: number }>();
+          for (const p of ex.lastProfile) {
+            const g = gemms.get(p.name);
+            if (!g) continue;
+            const s = sum.get(g.key) ?? { ms: 0, n: 0 };
+            sum.set(g.key, { ms: s.ms + p.ms, n: s.n + (g.main ? 1 : 0) });
+          }
+          for (const [key, s] of sum) perRun.set(key, [...(perRun.get(key) ?? []), s.ms / s.n]);
         }
-        for (const [key, s] of sum) perRun.set(key, [...(perRun.get(key) ?? []), s.ms / s.n]);
+        for (const [key, times] of perRun) total.set(key, (total.get(key) ?? 0) + median(times));
       }
       for (const g of gemms.values()) {
-        const times = perRun.get(g.key);
-        if (!times) continue;
+        const ms = total.get(g.key);
+        if (ms === undefined) continue;
         const e = byKey.get(g.key) ?? { shape: g.shape, head: g.head, trials: [] };
-        if (!e.trials.some((t) => t.config === cfg)) e.trials.push({ config: cfg, ms: median(times) });
+        if (!e.trials.some((t) => t.config === cfg)) e.trials.push({ config: cfg, ms });
         byKey.set(g.key, e);
       }
       debugLog(1, `tune: ${JSON.stringify(cfg)} timed on ${gemms.size} GEMMs`);
