@@ -26,7 +26,7 @@ export async function tuneCudaCommand(values: Flags): Promise<number> {
   const layerKey = 'n_layers' in hf ? 'n_layers' : 'num_hidden_layers';
   const { graph, config } = graphFromConfig(file, { [layerKey]: layers });
   const ctx = CudaContext.open(0);
-  const results = await tuneCudaGemms({ graph, config, weights: (_n, shape) => new Float32Array(numel(shape)).fill(0.01) }, { precision, rows, cacheRows, reps });
+  const results = await tuneCudaGemms({ graph, config, weights: (_n, shape) => noise(numel(shape)) }, { precision, rows, cacheRows, reps });
   const out = cudaTuningFile(ctx.info, precision);
   if (!values['dry-run']) saveCudaTuning(results, ctx.info, out);
   if (values.json) {
@@ -40,4 +40,18 @@ export async function tuneCudaCommand(values: Flags): Promise<number> {
   }
   process.stdout.write(values['dry-run'] ? 'dry run: nothing saved\n' : `saved to ${out}\n`);
   return 0;
+}
+
+/**
+ * Weights for timing: uniform in [-0.02, 0.02) from a 32-bit LCG. Not zeros or a constant: a
+ * GPU's clocks follow its power draw, which depends on the data (see METHOD.md).
+ */
+function noise(n: number): Float32Array {
+  const out = new Float32Array(n);
+  let x = (n * 2654435761) >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    out[i] = (x / 4294967296 - 0.5) * 0.04;
+  }
+  return out;
 }

@@ -17,7 +17,7 @@ never changes results, only speed. --dry-run times without saving.
 --device cuda tunes the generated CUDA GEMMs instead, on the GPU: every tile config (rows x
 k-tile x pipeline stages x split-K) on a decode's forwards (--rows: the window sizes, a cached
 step's and a refresh's by default, over --cache-rows cache rows; --layers layers of the model,
-constant weights: only shapes matter), timed per launch with CUDA events and summed over the
+random weights: only shapes matter), timed per launch with CUDA events and summed over the
 windows; the fastest per GEMM shape is saved for this GPU and precision, and loading a model on
 that GPU uses it.
 `;
