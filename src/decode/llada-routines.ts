@@ -71,13 +71,13 @@ export function* lladaRoutine(sess: DecodeSession): Generator<DecodeEvent> {
    */
   function* step(kind: StepKind, block: number, a: number, e: number, cands: number[][], k: number[], blk: [number, number]): Generator<DecodeEvent> {
     const t0 = performance.now();
-    const want = cands.map((c) => c.map((p) => p - a));
     if (onDevice) {
       const rows = sess.deviceStep(kind, a, e, cands, k, blk);
       sess.updateEarlyExit();
       yield { type: 'step', kind, nfe: sess.nfe, block, rows, ms: performance.now() - t0 };
       return;
     }
+    const want = cands.map((c) => c.map((p) => p - a));
     if (fromDecisions) {
       const rows = selectWithIr(sess.forwardDecisions(kind, a, e, want), cands, k);
       sess.updateEarlyExit();
