@@ -11,9 +11,31 @@ export function* dreamRoutine(sess: DecodeSession): Generator<DecodeEvent> {
   else yield* dreamBlocks(sess);
 }
 
-function proposer(sess: DecodeSession) {
+/** Proposals of one forward, by batch row and head row. */
+type Proposals = (b: number, j: number) => Proposal;
+
+/**
+ * A forward and its proposals. From the logits on the host (dreamPropose), or, where the
+ * executor's fused head already computes the argmax and 1 / sum exp(l - max) (the GPU), from
+ * those, when they are all the proposal needs: greedy, maskgit_plus or confidence_threshold
+ * (confidence = the top probability), no top-p / top-k filter. The logits then stay on the
+ * device (at Dream-7B's vocabulary, 152,064 x 4 B per head row not read back). The top
+ * probability is rounded as the host's f32 softmax rounds it: f32(1 / f32(sum)).
+ */
+function forwarder(sess: DecodeSession): (kind: StepKind, a: number, e: number, rows: number[][]) => Proposals {
+  const o = sess.opts;
   const probs = new Float32Array(sess.model.config.vocabSize);
-  return (logits: Float32Array, b: number): Proposal => dreamPropose(logits, sess.opts, sess.rngs[b], probs);
+  const fromHead = sess.headDecisions && o.temperature === 0 && (o.alg === 'maskgit_plus' || o.alg === 'confidence_threshold') && o.topP >= 1 && o.topK === undefined;
+  if (fromHead) {
+    return (kind, a, e, rows) => {
+      const d = sess.forwardDecisions(kind, a, e, rows);
+      return (b, j) => ({ token: d.x0[b * d.R + j], confidence: Math.fround(1 / Math.fround(1 / d.confidence[b * d.R + j])) });
+    };
+  }
+  return (kind, a, e, rows) => {
+    const logits = sess.forward(kind, a, e, rows);
+    return (b, j) => dreamPropose(logits(b, j), o, sess.rngs[b], probs);
+  };
 }
 
 /** Head rows of a window starting at `a` for candidate positions (the shift). */
@@ -22,7 +44,7 @@ const shiftedRows = (cands: number[], a: number) => cands.map((p) => Math.max(p 
 /** No cache, no blocks: `steps` forwards of the whole canvas. */
 function* dreamWhole(sess: DecodeSession): Generator<DecodeEvent> {
   const o = sess.opts, B = sess.batch, L = sess.length, P = sess.promptLength;
-  const propose = proposer(sess);
+  const forward = forwarder(sess);
   const t = dreamTimesteps(o.steps, o.eps);
   const thresholdAlg = o.alg === 'confidence_threshold';
   const quota = new Array<number>(B).fill(o.genLength / o.steps), carry = new Array<number>(B).fill(0);
@@ -32,11 +54,11 @@ function* dreamWhole(sess: DecodeSession): Generator<DecodeEvent> {
     if (!live.some(Boolean)) break;
     const t0 = performance.now();
     const cands = Array.from({ length: B }, (_, b) => (live[b] ? sess.masked(b, P, L) : []));
-    const logits = sess.forward('full', 0, L, cands.map((c) => shiftedRows(c, 0)));
+    const proposals = forward('full', 0, L, cands.map((c) => shiftedRows(c, 0)));
     const rows: RowDecision[] = [];
     for (let b = 0; b < B; b++) {
       if (!live[b]) continue;
-      const props = cands[b].map((_, j) => propose(logits(b, j), b));
+      const props = cands[b].map((_, j) => proposals(b, j));
       let chosen: number[];
       if (thresholdAlg) {
         const cur = quota[b] + carry[b];
@@ -64,7 +86,7 @@ function* dreamWhole(sess: DecodeSession): Generator<DecodeEvent> {
 /** Prefix / dual cache: per block a refresh that decides position s alone, then cached steps. */
 function* dreamBlocks(sess: DecodeSession): Generator<DecodeEvent> {
   const o = sess.opts, B = sess.batch, L = sess.length;
-  const propose = proposer(sess);
+  const forward = forwarder(sess);
   const nBlocks = o.genLength / o.blockLength, S = o.steps / nBlocks;
   const t = dreamTimesteps(S, o.eps);
   const kind: StepKind = o.cache === 'prefix' ? 'prefix' : 'dual';
@@ -75,11 +97,11 @@ function* dreamBlocks(sess: DecodeSession): Generator<DecodeEvent> {
     // Refresh: only row s - 1 of the head is needed (it predicts position s).
     let t0 = performance.now();
     const live = sess.active.slice();
-    const refresh = sess.forward('full', 0, L, live.map(() => [s - 1]));
+    const refresh = forward('full', 0, L, live.map(() => [s - 1]));
     const rrows: RowDecision[] = [];
     for (let b = 0; b < B; b++) {
       if (!live[b] || !sess.isMask(b, s)) continue;
-      const p = propose(refresh(b, 0), b);
+      const p = refresh(b, 0);
       rrows.push(sess.commit(b, [s], [p.token], [p.confidence]));
     }
     sess.updateEarlyExit();
@@ -88,7 +110,7 @@ function* dreamBlocks(sess: DecodeSession): Generator<DecodeEvent> {
       if (!sess.active.some(Boolean)) break;
       t0 = performance.now();
       const cands = Array.from({ length: B }, (_, b) => (sess.active[b] ? sess.masked(b, s, e) : []));
-      const logits = sess.forward(kind, s, winEnd, cands.map((c) => shiftedRows(c, s)));
+      const proposals = forward(kind, s, winEnd, cands.map((c) => shiftedRows(c, s)));
       if (o.alg !== 'confidence_threshold' && i === S) {
         yield { type: 'step', kind, nfe: sess.nfe, block: nb, rows: [], ms: performance.now() - t0 };
         break;
@@ -96,7 +118,7 @@ function* dreamBlocks(sess: DecodeSession): Generator<DecodeEvent> {
       const rows: RowDecision[] = [];
       for (let b = 0; b < B; b++) {
         if (cands[b].length === 0) continue;
-        const props = cands[b].map((_, j) => propose(logits(b, j), b));
+        const props = cands[b].map((_, j) => proposals(b, j));
         let chosen: number[];
         if (o.alg === 'confidence_threshold') chosen = thresholdF32(props, o.threshold!);
         else chosen = topk(props, i === S - 1 ? cands[b].length : dreamTransferCount(cands[b].length, t, i));

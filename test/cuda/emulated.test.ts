@@ -4,6 +4,7 @@ import { forwardFull } from '../../src/runtime/forward.ts';
 import { createCudaExecutor } from '../../src/runtime/cuda/executor.ts';
 import { loadCudaModel } from '../../src/runtime/cuda/model.ts';
 import { caseOptions } from '../helpers/case-options.ts';
+import { checkCaseOn } from '../decode/check-case.ts';
 import { loadCases, loadForwardGolden, modelDir, relErr } from '../helpers/golden.ts';
 import { EmulatedDevice } from './emulated-device.ts';
 import { SPLIT_SHAPE, splitKConfig, TEST_SHAPES } from './gpu-helpers.ts';
@@ -65,6 +66,24 @@ describe('CUDA executor on an emulated device', () => {
     // QKV, o-proj, gate/up, down of each layer; never the head.
     expect(reduces).toBe(4 * SPLIT_SHAPE.dims.layers);
   });
+
+  it('Dream\'s greedy maskgit_plus / confidence_threshold steps decide from the fused head: the CPU\'s tokens, no logits read back', async () => {
+    for (const name of ['dream_s20', 'dream_s3']) {
+      const dev = new EmulatedDevice();
+      const cm = await loadCudaModel(modelDir(name), { precision: 'f32', context: dev.context, compile: false, headOutputs: 'both' });
+      dev.registerPlan(cm.executor.plan);
+      const asked = new Set<string>();
+      const run = cm.executor.run.bind(cm.executor);
+      const m = { ...cm, executor: { headDecisions: true, run: (i: Parameters<typeof run>[0], st?: Parameters<typeof run>[1], want?: readonly string[]) => { asked.add((want ?? ['all']).join('+')); return run(i, st, want); } } };
+      const eligible = loadCases('dream').filter((c) => c.model === name && ['maskgit_plus', 'confidence_threshold'].includes(c.params.alg)
+        && (c.params.top_p == null || c.params.top_p >= 1) && c.params.top_k == null && !(c.params.temperature > 0));
+      const picked = ['generate', 'prefix_cache', 'dual_cache'].flatMap((r) => eligible.filter((c) => c.routine === r && c.nfe <= 32).slice(0, 8));
+      expect(picked.length, name).toBeGreaterThanOrEqual(14);
+      for (const c of picked) expect(checkCaseOn(m, c), c.id).toEqual([]);
+      expect([...asked]).toEqual(['x0+confidence']);
+      cm.executor.dispose();
+    }
+  }, 120_000);
 
   it('fallback kernels', async () => {
     for (const kvHeads of [1, 3]) await checkFallbacks(emulated(), kvHeads, 2);
