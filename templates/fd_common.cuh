@@ -45,6 +45,7 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
+#ifndef FD_CPU_THREADS
 // Shared-memory address for cp.async / ldmatrix operands.
 __device__ __forceinline__ u32 smem_addr(const void* p) {
   u32 a;
@@ -59,5 +60,6 @@ __device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_b
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+#endif  // FD_CPU_THREADS: test/cuda/cpu-threads provides these (the kernels' logic run on CPU threads)
 
 }  // namespace fd

@@ -239,12 +239,14 @@ __device__ __forceinline__ void gemm_simt(const GemmArgs& a) {
 // bf16 tensor-core core: mma.sync m16n8k16 (bf16 in, f32 accumulate), BM x 64 tile, 4 warps;
 // warp w owns columns w*16..w*16+15 and all BM rows. Weights stream through a STAGES-deep
 // cp.async ring; A comes through registers when it must be converted (f32 -> bf16, norm weight).
+#ifndef FD_CPU_THREADS
 __device__ __forceinline__ void mma_bf16(float* c, const u32* a, const u32* b) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
+#endif
 
 template <class C>
 struct MmaSmem {
@@ -338,7 +340,7 @@ __device__ __forceinline__ void gemm_mma(const GemmArgs& a) {
   constexpr int MT = C::BM / 16, APASS = C::BM / 32, KT = (C::K + C::BK - 1) / C::BK, S = C::STAGES;
   static_assert(C::SPLIT == 1 || (KT % C::SPLIT == 0 && C::EPI != EPI_HEAD), "split-K: whole k tiles per split, not the head");
   const int kt0 = C::SPLIT == 1 ? 0 : (int)blockIdx.z * (KT / C::SPLIT), kt1 = C::SPLIT == 1 ? KT : kt0 + KT / C::SPLIT;
-  __shared__ alignas(16) MmaSmem<C> sm;
+  alignas(16) __shared__ MmaSmem<C> sm;
   __shared__ float rs_s[C::BM];
   __shared__ float Ts[C::EPI == EPI_HEAD ? C::BM * (C::BN + 1) : 1];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;

@@ -62,7 +62,9 @@ describe('CUDA executor on an emulated device', () => {
       reduces = ex.plan.kernels.filter((k) => k.family === 'gemm_reduce').length;
       return ex;
     };
-    await checkTinyModel(split, SPLIT_SHAPE.name, SPLIT_SHAPE.dims, 'bf16', [1, 7, 33], 2, 40, emulated());
+    // Against the f32 reference only: the one-kernel GEMM is no mirror of split-K (it sums in another
+    // order); gemm-cpu.test.ts compares the two on their CUDA source, the GPU test against a split mirror.
+    await checkTinyModel(split, SPLIT_SHAPE.name, SPLIT_SHAPE.dims, 'bf16', [1, 7, 33], 2, 40);
     // QKV, o-proj, gate/up, down of each layer; never the head.
     expect(reduces).toBe(4 * SPLIT_SHAPE.dims.layers);
   });

@@ -23,12 +23,19 @@ export function compare(a: HostTensor | undefined, r: HostTensor, precision: Cud
   expect(c.ok, ctx(`${what}: ${c.bad} of ${r.data.length} outside atol ${t.atol} rtol ${t.rtol}; worst ${c.worst}; relative norm error ${c.relNorm.toExponential(2)}`)).toBe(true);
 }
 
-/** bf16 against an f32 reference: no NaN, relative norm error under 1e-2 (METHOD.md's bf16 range). */
+/**
+ * bf16 against an f32 reference: no NaN, relative norm error under 2.5e-2, the limit the
+ * bf16-at-width test derives from PyTorch's own bf16 forward (2.02e-2 from f32, plus a quarter;
+ * bench/NOTES.md). It was 1e-2: the tiny models, rounded at the GPU's points (the emulated
+ * device), land 0.6e-2 to 1.4e-2 over 20 seeds (head dim 128: above 1e-2 for about one seed in
+ * ten), so 1e-2 failed by chance. Indexing bugs are caught by f32 mode (elementwise) and, on the
+ * GPU, by compareMirror (same roundings, 5e-3).
+ */
 export function compareNorm(a: HostTensor | undefined, r: HostTensor, what: string): void {
   expect(a, ctx(`${what}: missing`)).toBeDefined();
   const c = allclose(a!.data, r.data, Infinity, 0);
   expect(c.bad, ctx(`${what}: NaN in the output`)).toBe(0);
-  expect(c.relNorm, ctx(`${what}: relative norm error ${c.relNorm.toExponential(2)} vs f32`)).toBeLessThan(1e-2);
+  expect(c.relNorm, ctx(`${what}: relative norm error ${c.relNorm.toExponential(2)} vs f32`)).toBeLessThan(2.5e-2);
 }
 
 /**

@@ -1,0 +1,162 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { GemmDesc } from '../../src/codegen/cuda/gemm.ts';
+import { bundleSource } from '../../src/codegen/cuda/module.ts';
+import { planCuda } from '../../src/codegen/cuda/plan.ts';
+import { TEMPLATE_DIR } from '../../src/codegen/cuda/text.ts';
+import { DEVICE_BYTES, type CudaKernel } from '../../src/codegen/cuda/types.ts';
+import { findCxx } from '../../src/runtime/native/cpu-backend.ts';
+import { fromBf16, ropeCosSin, toBf16 } from '../../src/runtime/cuda/weights.ts';
+import { Rng, SEED, SPLIT_SHAPE, splitKConfig, tinyGraph } from './gpu-helpers.ts';
+
+/**
+ * The bf16 tensor-core GEMM's own CUDA source run on CPU threads (cpu-threads/cuda-shim.h:
+ * mma.sync as the warp's 16x8x16 fragment product, cp.async as a copy): split-K in 2 and 4 (the
+ * partial pass, then the reduce running the epilogue) gives what the one-kernel GEMM gives, for
+ * each GEMM of a layer (QKV with RoPE and the cache write, o-proj + residual, gate/up + SwiGLU,
+ * down + residual), and the one-kernel GEMM matches a plain matmul where the epilogue is a
+ * residual add. M = 40 rows: a partial row tile.
+ */
+const cxx = findCxx();
+type Dt = keyof typeof DEVICE_BYTES;
+
+/** Layer 0's four GEMM kernels (and a split plan's reduce kernels after each). */
+function layerGemms(splitK: number): { main: CudaKernel; reduce?: CudaKernel }[] {
+  const plan = planCuda(tinyGraph(SPLIT_SHAPE.dims), { precision: 'bf16', headOutputs: 'x0conf', ...(splitK > 1 ? { gemmConfig: splitKConfig(splitK) } : {}) });
+  const ks = plan.kernels.filter((k) => k.family === 'gemm' || k.family === 'gemm_reduce');
+  const out: { main: CudaKernel; reduce?: CudaKernel }[] = [];
+  for (const k of ks) {
+    if (k.family === 'gemm') out.push({ main: k });
+    else out.at(-1)!.reduce = k;
+  }
+  return out.slice(0, 4);
+}
+
+function build(kernels: CudaKernel[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fastdllm-gemm-cpu-'));
+  const names = [...new Set(kernels.map((k) => k.name))];
+  const sig = 'const void*, const int*, const float*, const void*, const float*, const float*, void*, void*, void*, const int*, const float*, void*, int, int, int, int, int';
+  const main = `
+typedef void (*Entry)(${sig});
+static Entry entries[] = { ${names.join(', ')} };
+int main() {
+  int h[12];
+  read_in(h, 12);  // main entry, reduce entry (-1: none), grid x y z, reduce grid x y, M T R Kmax start
+  std::vector<std::vector<unsigned char>> buf(12);
+  void* p[12];
+  for (int i = 0; i < 12; i++) {
+    long long n; read_in(&n, 1);
+    buf[i].resize(n > 0 ? n : 0);
+    if (n > 0) read_in(buf[i].data(), n);
+    p[i] = n > 0 ? buf[i].data() : nullptr;
+  }
+  auto run = [&](Entry e) { e(p[0], (const int*)p[1], (const float*)p[2], p[3], (const float*)p[4], (const float*)p[5], p[6], p[7], p[8], (const int*)p[9], (const float*)p[10], p[11], h[7], h[8], h[9], h[10], h[11]); };
+  launch({(unsigned)h[2], (unsigned)h[3], (unsigned)h[4]}, 128, [&] { run(entries[h[0]]); });
+  if (h[1] >= 0) launch({(unsigned)h[5], (unsigned)h[6], 1}, 128, [&] { run(entries[h[1]]); });
+  for (int i = 0; i < 12; i++) std::fwrite(buf[i].data(), 1, buf[i].size(), stdout);
+  return 0;
+}
+`;
+  writeFileSync(join(dir, 'gemm.cpp'), `#include "cuda-shim.h"\n${bundleSource(kernels, 'gemm on CPU threads')}\n${main}`);
+  const bin = join(dir, 'gemm');
+  const r = spawnSync(cxx!.path, ['-std=c++20', '-O1', '-pthread', '-w', '-I', join(import.meta.dirname, 'cpu-threads'), '-I', TEMPLATE_DIR, join(dir, 'gemm.cpp'), '-o', bin], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`gemm harness build failed:\n${r.stderr.slice(0, 4000)}`);
+  return bin;
+}
+
+const M = 40, KMAX = 48, START = 3;
+
+/** Random inputs for one GEMM description (the same for every variant): 12 buffers in parameter order. */
+function inputs(d: GemmDesc, rng: Rng): (Uint8Array | null)[] {
+  const rnd = (n: number, s = 1) => Float32Array.from({ length: n }, () => (rng.nextF64() - 0.5) * 2 * s);
+  const store = (x: Float32Array, dt: Dt) => new Uint8Array(dt === 'bf16' ? toBf16(x).buffer : x.buffer);
+  const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const outOf = (rows: number, width: number, dt: Dt) => bytes(Float32Array.from({ length: Math.ceil((rows * width * DEVICE_BYTES[dt]) / 4) }, (_, i) => -1000 - i));
+  const segs = d.epi.kind === 'seg' ? d.epi.segs : [];
+  const outs: (Uint8Array | null)[] = [null, null, null];
+  if (d.epi.kind === 'glu') outs[0] = outOf(M, d.n / 2, d.epi.out);
+  segs.forEach((g, i) => { outs[i] = outOf(g.cache ? KMAX : M, g.width, g.out); });
+  const rope = segs.find((g) => g.rope)?.rope;
+  const split = d.cfg.splitK ?? 1;
+  return [
+    store(rnd(M * d.k), d.a),
+    null,
+    d.norm ? bytes(rnd(d.k, 1.5)) : null,
+    store(rnd(d.n * d.k, 0.1), 'bf16'),
+    d.bias ? bytes(rnd(d.n, 0.2)) : null,
+    d.res ? bytes(rnd(M * d.n)) : null,
+    ...outs,
+    rope ? bytes(Int32Array.from({ length: M }, (_, i) => START + i)) : null,
+    rope ? bytes(ropeCosSin(rope.headDim, rope.theta, START + M + 1)) : null,
+    split > 1 ? new Uint8Array(4 * split * M * (d.n + 1)) : null,
+  ];
+}
+
+function run(bin: string, names: string[], k: { main: CudaKernel; reduce?: CudaKernel }, bufs: (Uint8Array | null)[]): Uint8Array[] {
+  const d = k.main.meta as unknown as GemmDesc & { tiles: number };
+  const split = d.cfg.splitK ?? 1;
+  const h = Int32Array.of(names.indexOf(k.main.name), k.reduce ? names.indexOf(k.reduce.name) : -1, d.tiles, Math.ceil(M / d.cfg.bm), split,
+    Math.ceil(Math.ceil(d.n / 2) / 128), M, M, M, 1, KMAX, START);
+  const parts: Buffer[] = [Buffer.from(h.buffer)];
+  for (const b of bufs) {
+    parts.push(Buffer.from(BigInt64Array.of(BigInt(b?.length ?? 0)).buffer));
+    if (b) parts.push(Buffer.from(b));
+  }
+  const r = spawnSync(bin, [], { input: Buffer.concat(parts), maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`gemm harness exited ${r.status}: ${r.stderr}`);
+  const out = new Uint8Array(r.stdout);
+  const res: Uint8Array[] = [];
+  let o = 0;
+  for (const b of bufs) { res.push(out.slice(o, o + (b?.length ?? 0))); o += b?.length ?? 0; }
+  return res;
+}
+
+const asF32 = (b: Uint8Array, dt: Dt) => (dt === 'bf16' ? fromBf16(new Uint16Array(b.buffer, b.byteOffset, b.length / 2)) : new Float32Array(b.buffer, b.byteOffset, b.length / 4));
+
+function relNorm(a: Float32Array, r: Float32Array): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < r.length; i++) { num += (a[i] - r[i]) ** 2; den += r[i] ** 2; }
+  return Math.sqrt(num / den);
+}
+
+describe.runIf(cxx !== null)('the mma GEMM\'s CUDA source on CPU threads', () => {
+  it('split-K 2 and 4 give the one-kernel result; the one-kernel result matches a plain matmul', () => {
+    const base = layerGemms(1), split2 = layerGemms(2), split4 = layerGemms(4);
+    expect(split2.every((k) => k.reduce) && split4.every((k) => k.reduce)).toBe(true);
+    const all = [...base, ...split2, ...split4].flatMap((k) => [k.main, ...(k.reduce ? [k.reduce] : [])]);
+    const names = [...new Set(all.map((k) => k.name))];
+    const bin = build(all);
+    const rng = new Rng(SEED);
+    for (let i = 0; i < base.length; i++) {
+      const d = base[i].main.meta as unknown as GemmDesc;
+      const fuses = base[i].main.fuses.join('+');
+      const want = run(bin, names, base[i], inputs(d, new Rng(SEED + i)));
+      // Outputs: out0..2 (params 6-8) in their storage types.
+      const segs = d.epi.kind === 'seg' ? d.epi.segs.map((g) => g.out) : [d.epi.kind === 'glu' ? d.epi.out : 'f32'];
+      for (const variant of [split2[i], split4[i]]) {
+        const got = run(bin, names, variant, inputs(variant.main.meta as unknown as GemmDesc, new Rng(SEED + i)));
+        segs.forEach((dt, s) => {
+          const a = asF32(got[6 + s], dt as Dt), r = asF32(want[6 + s], dt as Dt);
+          // Only the summation order differs: bf16 outputs may round to the neighbour now and then.
+          expect(relNorm(a, r), `${fuses} split ${(variant.main.meta as any).cfg.splitK} out${s} (SEED=${SEED})`).toBeLessThan(dt === 'bf16' ? 4e-3 : 1e-5);
+        });
+      }
+      if (d.res && d.epi.kind === 'seg' && !d.norm) {
+        // out = res + bf16(x) W^T, computed plainly.
+        const bufs = inputs(d, new Rng(SEED + i));
+        const x = asF32(bufs[0]!, d.a as Dt), w = asF32(bufs[3]!, 'bf16'), res = asF32(bufs[5]!, 'f32');
+        const ref = new Float32Array(M * d.n);
+        for (let m = 0; m < M; m++) for (let n = 0; n < d.n; n++) {
+          let s = 0;
+          for (let k = 0; k < d.k; k++) s += x[m * d.k + k] * w[n * d.k + k];
+          ref[m * d.n + n] = Math.fround(Math.fround(s) + res[m * d.n + n]);
+        }
+        expect(relNorm(asF32(want[6], 'f32'), ref), `${fuses} vs a plain matmul (SEED=${SEED})`).toBeLessThan(1e-5);
+      }
+    }
+    void rng;
+  }, 300_000);
+});
