@@ -18,7 +18,8 @@ import { Rng, SEED, SPLIT_SHAPE, splitKConfig, tinyGraph } from './gpu-helpers.t
  * partial pass, then the reduce running the epilogue) gives what the one-kernel GEMM gives, for
  * each GEMM of a layer (QKV with RoPE and the cache write, o-proj + residual, gate/up + SwiGLU,
  * down + residual), and the one-kernel GEMM matches a plain matmul where the epilogue is a
- * residual add. M = 40 rows: a partial row tile.
+ * residual add. M = 40 rows: a partial row tile. And the LM head: gathered rows, RMSNorm, the
+ * statistics epilogue and head_select give the argmax and softmax probability of its own logits.
  */
 const cxx = findCxx();
 type Dt = keyof typeof DEVICE_BYTES;
@@ -158,5 +159,81 @@ describe.runIf(cxx !== null)('the mma GEMM\'s CUDA source on CPU threads', () =>
       }
     }
     void rng;
+  }, 300_000);
+});
+
+/** The LM head (gather + RMSNorm + matmul, statistics epilogue) and head_select on CPU threads. */
+function buildHead(gemm: CudaKernel, select: CudaKernel): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fastdllm-head-cpu-'));
+  const main = `
+int main() {
+  int h[6];
+  read_in(h, 6);  // grid x y, M T R, tiles
+  std::vector<std::vector<unsigned char>> buf(14);
+  void* p[14];
+  for (int i = 0; i < 14; i++) {
+    long long n; read_in(&n, 1);
+    buf[i].resize(n > 0 ? n : 0);
+    if (n > 0) read_in(buf[i].data(), n);
+    p[i] = n > 0 ? buf[i].data() : nullptr;
+  }
+  launch({(unsigned)h[0], (unsigned)h[1], 1}, 128, [&] { ${gemm.name}(p[0], (const int*)p[1], (const float*)p[2], p[3], (const float*)p[4], (const float*)p[5], p[6], p[7], p[8], (const int*)p[9], (const float*)p[10], p[11], h[2], h[3], h[4], 0, 0); });
+  launch({(unsigned)((h[2] + 3) / 4), 1, 1}, 128, [&] { ${select.name}(p[11], h[5], h[2], (int*)p[12], (double*)p[13]); });
+  for (int i = 0; i < 14; i++) std::fwrite(buf[i].data(), 1, buf[i].size(), stdout);
+  return 0;
+}
+`;
+  writeFileSync(join(dir, 'head.cpp'), `#include "cuda-shim.h"\n${bundleSource([gemm, select], 'head on CPU threads')}\n${main}`);
+  const bin = join(dir, 'head');
+  const r = spawnSync(cxx!.path, ['-std=c++20', '-O1', '-pthread', '-w', '-I', join(import.meta.dirname, 'cpu-threads'), '-I', TEMPLATE_DIR, join(dir, 'head.cpp'), '-o', bin], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`head harness build failed:\n${r.stderr.slice(0, 4000)}`);
+  return bin;
+}
+
+describe.runIf(cxx !== null)('the LM head\'s CUDA source on CPU threads', () => {
+  it('gathered rows, RMSNorm, bf16 matmul, then x0 and confidence from the tile statistics', () => {
+    const dims = { ...SPLIT_SHAPE.dims, vocab: 333 }; // 6 column tiles, the last one partial
+    const plan = planCuda(tinyGraph(dims), { precision: 'bf16', headOutputs: 'both' });
+    const gemm = plan.kernels.find((k) => k.family === 'gemm' && (k.meta as unknown as GemmDesc).epi.kind === 'head')!;
+    const select = plan.kernels.find((k) => k.family === 'head_select')!;
+    const d = gemm.meta as unknown as GemmDesc & { tiles: number };
+    const bin = buildHead(gemm, select);
+    const rng = new Rng(SEED);
+    const B = 2, T = 24, R = 9, Mh = B * R, K = d.k, V = d.n;
+    const rnd = (n: number, s = 1) => Float32Array.from({ length: n }, () => (rng.nextF64() - 0.5) * 2 * s);
+    const x = rnd(B * T * K), rows = Int32Array.from({ length: Mh }, () => Math.floor(rng.nextF64() * T)), normw = rnd(K, 1.5);
+    const w = toBf16(rnd(V * K, 0.1));
+    const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    const bufs: (Buffer | null)[] = [bytes(x), bytes(rows), bytes(normw), bytes(w), null, null, bytes(new Float32Array(Mh * V)), null, null, null, null,
+      Buffer.alloc(16 * Mh * d.tiles), bytes(new Int32Array(Mh)), bytes(new Float64Array(Mh))];
+    const parts: Buffer[] = [bytes(Int32Array.of(d.tiles, Math.ceil(Mh / d.cfg.bm), Mh, T, R, d.tiles))];
+    for (const b of bufs) parts.push(bytes(BigInt64Array.of(BigInt(b?.length ?? 0))), ...(b ? [b] : []));
+    const r = spawnSync(bin, [], { input: Buffer.concat(parts), maxBuffer: 1 << 28 });
+    expect(r.status, String(r.stderr)).toBe(0);
+    const out = new Uint8Array(r.stdout);
+    let o = 0;
+    const got = bufs.map((b) => { const s = out.slice(o, o + (b?.length ?? 0)); o += b?.length ?? 0; return s; });
+    const logits = new Float32Array(got[6].buffer), x0 = new Int32Array(got[12].buffer), conf = new Float64Array(got[13].buffer);
+    // Logits vs a plain computation with the same roundings (A = bf16(x * normw)).
+    const wf = fromBf16(w), ref = new Float32Array(Mh * V);
+    for (let m = 0; m < Mh; m++) {
+      const src = Math.floor(m / R) * T + rows[m];
+      let ss = 0;
+      const a = new Float32Array(K);
+      for (let k = 0; k < K; k++) { const v = x[src * K + k]; ss += v * v; a[k] = v * normw[k]; }
+      const aq = fromBf16(toBf16(a)), rs = 1 / Math.sqrt(ss / K + d.norm!.eps);
+      for (let n = 0; n < V; n++) { let s = 0; for (let k = 0; k < K; k++) s += aq[k] * wf[n * K + k]; ref[m * V + n] = s * rs; }
+    }
+    expect(relNorm(logits, ref), `head logits (SEED=${SEED})`).toBeLessThan(1e-5);
+    // x0 and confidence from the statistics equal the argmax and softmax probability of the kernel's own logits.
+    for (let m = 0; m < Mh; m++) {
+      const row = logits.subarray(m * V, (m + 1) * V);
+      let best = 0;
+      for (let n = 1; n < V; n++) if (row[n] > row[best]) best = n;
+      let s = 0;
+      for (let n = 0; n < V; n++) s += Math.exp(row[n] - row[best]);
+      expect(x0[m], `row ${m} x0 (SEED=${SEED})`).toBe(best);
+      expect(Math.abs(conf[m] - 1 / s) / (1 / s), `row ${m} confidence (SEED=${SEED})`).toBeLessThan(1e-12);
+    }
   }, 300_000);
 });
