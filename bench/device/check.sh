@@ -63,7 +63,7 @@ step "golden decoding with CUDA graphs, every 7th case, 90 s at most (log: vites
 FASTDLLM_CUDA_GRAPHS=1 FASTDLLM_GOLDEN_EVERY=7 timeout 90 npx vitest run --reporter=verbose test/cuda/gpu-golden.test.ts -t 'decoding' > "$OUT/vitest-graphs.log" 2>&1
 echo "exit $?"; grep -E "✓|×|FAIL|Tests |cases differ" "$OUT/vitest-graphs.log" | head -30
 
-left=$(( 560 - $(elapsed) )); [ "$left" -gt 150 ] && left=150
+left=$(( 520 - $(elapsed) )); [ "$left" -gt 150 ] && left=150
 if [ "$left" -ge 60 ]; then
   step "CUDA GEMM tuning at LLaDA-8B width, 1 layer, dry run, ${left} s at most (log: tune.json)"
   timeout "$left" node bin/fastdllm.js tune --device cuda --config test/fixtures/configs/llada-8b-instruct.json --layers 1 --reps 5 --json --dry-run > "$OUT/tune.json" 2> "$OUT/tune.log"
