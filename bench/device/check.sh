@@ -65,8 +65,8 @@ echo "exit $?"; grep -E "✓|×|FAIL|Tests |cases differ" "$OUT/vitest-graphs.lo
 
 left=$(( 520 - $(elapsed) )); [ "$left" -gt 150 ] && left=150
 if [ "$left" -ge 60 ]; then
-  step "CUDA GEMM tuning at LLaDA-8B width, 1 layer, dry run, ${left} s at most (log: tune.json)"
-  timeout "$left" node bin/fastdllm.js tune --device cuda --config test/fixtures/configs/llada-8b-instruct.json --layers 1 --reps 5 --json --dry-run > "$OUT/tune.json" 2> "$OUT/tune.log"
+  step "CUDA GEMM tuning at LLaDA-8B width, 1 layer, default vs split-K tiles, dry run, ${left} s at most (log: tune.json)"
+  timeout "$left" node bin/fastdllm.js tune --device cuda --config test/fixtures/configs/llada-8b-instruct.json --layers 1 --reps 5 --space split --json --dry-run > "$OUT/tune.json" 2> "$OUT/tune.log"
   echo "exit $?"; tail -3 "$OUT/tune.log"
 else
   echo; echo "== CUDA GEMM tuning skipped: ${left} s left of the budget"

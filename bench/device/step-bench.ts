@@ -65,14 +65,9 @@ const D = config.dModel, F = config.mlpHidden, KV = config.nKvHeads * config.hea
 const device = emulate ? new EmulatedDevice() : null;
 const report: Record<string, unknown> = { emulated: emulate, layers: config.nLayers, vocab, window: 32, cacheRows: 288, batch: 1, headRows: 32, reps: REPS };
 const rows: string[] = [];
-// Both executors read the same tensors: make each once (the machine has the host memory).
-const made = new Map<string, Float32Array>();
+// Every executor reads the same weights: packed and rounded to bf16 once, uploaded by each.
 const source = weights(true);
-const memo = (name: string, shape: number[]) => {
-  let v = made.get(name);
-  if (!v) made.set(name, (v = source(name, shape)));
-  return v;
-};
+const packs = new Map<string, Float32Array | Uint16Array>();
 // logits out; x0 + confidence out (what decoding reads); the same replayed as a CUDA graph.
 // Split-K rows: every GEMM but the head in 2 or 4 k ranges (the tuner's split configs).
 const split = (splitK: number) => () => ({ core: 'mma' as const, bm: 32, bn: 64, bk: 64, stages: 3, splitK });
@@ -85,7 +80,7 @@ const CONFIGS = [
 ] as const;
 for (const { label, headOutputs, graphs, gemmConfig } of CONFIGS) {
   // gemmConfig null: the default tiles, whatever tuning file this GPU may have.
-  const ex = await createCudaExecutor(graph, memo, { precision: 'bf16', headOutputs, graphs, gemmConfig, ...(device ? { context: device.context, compile: false } : {}) });
+  const ex = await createCudaExecutor(graph, source, { precision: 'bf16', headOutputs, graphs, gemmConfig, packs, ...(device ? { context: device.context, compile: false } : {}) });
   device?.registerPlan(ex.plan);
   try {
     if (headOutputs === 'logits') {
@@ -132,7 +127,7 @@ for (const { label, headOutputs, graphs, gemmConfig } of CONFIGS) {
 const decodeRows: Record<string, { msMedian: number; nfe: number; msPerStep: number }> = {};
 let tokens0: string | undefined;
 for (const graphs of [false, true]) {
-  const ex = await createCudaExecutor(graph, memo, { precision: 'bf16', headOutputs: 'x0conf', graphs, gemmConfig: null, ...(device ? { context: device.context, compile: false } : {}) });
+  const ex = await createCudaExecutor(graph, source, { precision: 'bf16', headOutputs: 'x0conf', graphs, gemmConfig: null, packs, ...(device ? { context: device.context, compile: false } : {}) });
   device?.registerPlan(ex.plan);
   const model: HostModel = { dir: '(random weights)', definition: undefined as never, config, graph, executor: ex, backend: 'cuda-bf16' };
   const prompt = Array.from({ length: emulate ? 24 : 224 }, (_, i) => (i * 7919 + 13) % vocab);

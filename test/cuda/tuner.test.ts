@@ -20,7 +20,11 @@ import { EmulatedDevice } from './emulated-device.ts';
 describe('CUDA GEMM tuning (emulated device)', () => {
   it('times every config per GEMM shape, keeps the fastest, and plans with the saved choice', async () => {
     const { graph, config } = graphFromConfig(modelDir('llada_s20'));
-    const weights = (_n: string, shape: number[]) => new Float32Array(numel(shape)).fill(0.01);
+    const fetched = new Map<string, number>();
+    const weights = (n: string, shape: number[]) => {
+      fetched.set(n, (fetched.get(n) ?? 0) + 1);
+      return new Float32Array(numel(shape)).fill(0.01);
+    };
     const dev = new EmulatedDevice();
     // Made-up costs: 32x64x32 in 4 stages is fastest for the head, in 2 stages for the rest.
     dev.cost = (name) => {
@@ -38,9 +42,20 @@ describe('CUDA GEMM tuning (emulated device)', () => {
       expect(r.defaultMs).toBeGreaterThan(2);
     }
     expect(results.filter((r) => r.head)).toHaveLength(1);
+    // Weights are packed once for all configs (the executors share the packs).
+    expect([...fetched.values()].every((c) => c === 1)).toBe(true);
     // Split-K is in the space wherever K allows it (never the head).
     expect(results.filter((r) => !r.head).every((r) => r.trials.some((t) => (t.config.splitK ?? 1) > 1))).toBe(true);
     expect(results.filter((r) => r.head).every((r) => r.trials.every((t) => (t.config.splitK ?? 1) === 1))).toBe(true);
+
+    // --space split: the default tiles and the split-K configs only.
+    const short = await tuneCudaGemms({ graph, config, weights }, { precision: 'bf16', reps: 1, rows: [8], cacheRows: 8, space: 'split', context: dev.context, compile: false, onExecutor: (plan) => dev.registerPlan(plan) });
+    for (const r of short) {
+      // The two default tiles (the head's fits the other GEMMs too), and split-K where K allows it.
+      const defaults = r.trials.filter((t) => (t.config.splitK ?? 1) === 1);
+      expect(defaults.every((t) => t.config.bm === 32 && t.config.stages === 3), r.key).toBe(true);
+      expect(r.trials.length, r.key).toBe(r.head ? 1 : r.k % 256 === 0 ? 6 : 4); // 4 splits of 64 need K % 256 == 0
+    }
 
     const file = join(mkdtempSync(join(tmpdir(), 'fastdllm-tune-')), 'cuda.json');
     saveCudaTuning(results, dev.info, file);

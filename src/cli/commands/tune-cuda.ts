@@ -18,6 +18,7 @@ export async function tuneCudaCommand(values: Flags): Promise<number> {
   const cacheRows = intFlag(values['cache-rows'] as string | undefined, '--cache-rows', { min: 1 }) ?? 288;
   const rows = values.rows === undefined ? [32, cacheRows] : String(values.rows).split(',').map((t) => intFlag(t.trim(), '--rows', { min: 1 })!);
   const reps = intFlag(values.reps as string | undefined, '--reps', { min: 1 }) ?? 10;
+  const space = choiceFlag(values.space as string | undefined, '--space', ['all', 'split'] as const) ?? 'all';
   for (const r of rows) if (r > cacheRows) throw new UsageError(`--rows ${r} exceeds --cache-rows ${cacheRows}`);
   resolveDevice('cuda'); // throws, with the reason, where there is no usable GPU
   const file = src.endsWith('.json') ? src : `${src}/config.json`;
@@ -26,7 +27,7 @@ export async function tuneCudaCommand(values: Flags): Promise<number> {
   const layerKey = 'n_layers' in hf ? 'n_layers' : 'num_hidden_layers';
   const { graph, config } = graphFromConfig(file, { [layerKey]: layers });
   const ctx = CudaContext.open(0);
-  const results = await tuneCudaGemms({ graph, config, weights: (_n, shape) => noise(numel(shape)) }, { precision, rows, cacheRows, reps });
+  const results = await tuneCudaGemms({ graph, config, weights: (_n, shape) => noise(numel(shape)) }, { precision, rows, cacheRows, reps, space });
   const out = cudaTuningFile(ctx.info, precision);
   if (!values['dry-run']) saveCudaTuning(results, ctx.info, out);
   if (values.json) {

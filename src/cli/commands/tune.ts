@@ -9,7 +9,7 @@ import { tuneCudaCommand } from './tune-cuda.ts';
 
 const HELP = `usage: fastdllm tune (--model DIR | --config FILE) [--tokens 256,32] [--reps 15] [--json] [--dry-run]
        fastdllm tune --device cuda (--model DIR | --config FILE) [--precision bf16|f32] [--layers 1]
-                     [--rows 32,288] [--cache-rows 288] [--reps 10] [--json] [--dry-run]
+                     [--rows 32,288] [--cache-rows 288] [--reps 10] [--space all|split] [--json] [--dry-run]
 Autotunes the CPU GEMM kernels of a model's forward: times every config of the tuning space
 (k-block x row tile) for each weight shape at the given window sizes, keeps the fastest, and
 saves it for this machine (${tuningFile()}). Generated kernels use it from then on. A config
@@ -19,19 +19,19 @@ k-tile x pipeline stages x split-K) on a decode's forwards (--rows: the window s
 step's and a refresh's by default, over --cache-rows cache rows; --layers layers of the model,
 random weights: only shapes matter), timed per launch with CUDA events and summed over the
 windows; the fastest per GEMM shape is saved for this GPU and precision, and loading a model on
-that GPU uses it.
+that GPU uses it. --space split times only the default tiles and the split-K configs.
 `;
 
 export async function tuneCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     model: { type: 'string' }, config: { type: 'string' }, tokens: { type: 'string' }, reps: { type: 'string' },
     json: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-    device: { type: 'string' }, precision: { type: 'string' }, layers: { type: 'string' }, rows: { type: 'string' }, 'cache-rows': { type: 'string' },
+    device: { type: 'string' }, precision: { type: 'string' }, layers: { type: 'string' }, rows: { type: 'string' }, 'cache-rows': { type: 'string' }, space: { type: 'string' },
   });
   if (values.help) { process.stdout.write(HELP); return 0; }
   const device = choiceFlag(values.device, '--device', ['cpu', 'cuda'] as const) ?? 'cpu';
   if (device === 'cuda') return tuneCudaCommand(values);
-  for (const f of ['precision', 'layers', 'rows', 'cache-rows'] as const) if (values[f] !== undefined) throw new UsageError(`--${f} applies to --device cuda only`);
+  for (const f of ['precision', 'layers', 'rows', 'cache-rows', 'space'] as const) if (values[f] !== undefined) throw new UsageError(`--${f} applies to --device cuda only`);
   const src = values.model ?? values.config;
   if (!src) throw new UsageError('--model DIR or --config FILE is required');
   const tokens = (values.tokens ?? '256,32').split(',').map((t) => intFlag(t.trim(), '--tokens', { min: 1 })!);

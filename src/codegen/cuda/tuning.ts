@@ -27,7 +27,8 @@ export const GEMM_SPACE: readonly GemmConfig[] = [
   { core: 'simt', bm: 32, bn: 64, bk: 16, stages: 1 },
   ...[32, 64].flatMap((bm) => [32, 64].flatMap((bk) => [2, 3, 4].map((stages) => ({ core: 'mma' as const, bm, bn: 64, bk, stages })))),
   // Split-K for the decode step's weight-bound GEMMs with few column tiles (N = 4096: 64 CTAs on 132 SMs).
-  ...[3, 4].flatMap((stages) => [2, 4].map((splitK) => ({ core: 'mma' as const, bm: 32, bn: 64, bk: 64, stages, splitK }))),
+  // (BK 64 fits 48 KB of shared memory in 2 or 3 stages.)
+  ...[2, 3].flatMap((stages) => [2, 4].map((splitK) => ({ core: 'mma' as const, bm: 32, bn: 64, bk: 64, stages, splitK }))),
 ];
 
 /** Whether two configs are the same (an absent splitK is 1). */

@@ -49,6 +49,8 @@ export interface CudaExecutorOptions {
    * (`fastdllm tune --device cuda`), when there is one; null: the defaults.
    */
   gemmConfig?: PlanOptions['gemmConfig'] | null;
+  /** Packed host weights by pack key, shared by executors of the same graph and weights (see uploadWeights). */
+  packs?: Map<string, Float32Array | Uint16Array>;
 }
 
 /** How one run binds its inputs and ends. */
@@ -455,7 +457,7 @@ export async function createCudaExecutor(graph: Graph, weightSource: WeightSourc
   const cache = opts.cache ?? new KernelCache();
   const kernels = await loadKernels(ctx, plan, cache, opts.compile ?? true);
   const stepKernels = await loadKernels(ctx, { ...plan, kernels: plan.stepKernels }, cache, opts.compile ?? true);
-  const weights = uploadWeights(ctx, plan, weightSource);
+  const weights = uploadWeights(ctx, plan, weightSource, opts.packs);
   const temps = new Set<number>();
   const isTemp = (id: number) => {
     const r = plan.aliases.get(id) ?? id;

@@ -41,8 +41,12 @@ export async function loadKernels(ctx: CudaContext, plan: CudaPlan, cache: Kerne
   }));
 }
 
-/** Packs and uploads every weight a plan reads, converting to bf16 where the pack says so. */
-export function uploadWeights(ctx: CudaContext, plan: CudaPlan, source: WeightSource): Map<string, { ptr: bigint; bytes: number }> {
+/**
+ * Packs and uploads every weight a plan reads, converting to bf16 where the pack says so.
+ * `packs` keeps the packed host arrays by pack key for other executors of the same graph and
+ * weights (packing does not depend on tile configs): the tuner and the benches build many.
+ */
+export function uploadWeights(ctx: CudaContext, plan: CudaPlan, source: WeightSource, packs?: Map<string, Float32Array | Uint16Array>): Map<string, { ptr: bigint; bytes: number }> {
   const shapes = new Map<string, number[]>();
   for (const n of plan.graph.ofKind('param')) {
     if (n.shape.some((x) => typeof x !== 'number')) throw new Error(`param '${n.attrs.name}' has a symbolic shape`);
@@ -50,7 +54,7 @@ export function uploadWeights(ctx: CudaContext, plan: CudaPlan, source: WeightSo
   }
   // Keep a fetched tensor only until the last pack that reads it (real models do not fit twice).
   const uses = new Map<string, number>();
-  for (const p of plan.packs) for (const part of p.parts) if (part.param) uses.set(part.param, (uses.get(part.param) ?? 0) + 1);
+  for (const p of plan.packs) if (!packs?.has(p.key)) for (const part of p.parts) if (part.param) uses.set(part.param, (uses.get(part.param) ?? 0) + 1);
   const fetched = new Map<string, Float32Array>();
   const fetch = (name: string) => {
     let v = fetched.get(name);
@@ -59,11 +63,13 @@ export function uploadWeights(ctx: CudaContext, plan: CudaPlan, source: WeightSo
   };
   const out = new Map<string, { ptr: bigint; bytes: number }>();
   for (const p of plan.packs) {
-    const packed = packWeight(p, fetch);
-    const data = p.dtype === 'bf16' ? toBf16(packed) : packed;
+    const have = packs?.get(p.key);
+    const data = have ?? (p.dtype === 'bf16' ? toBf16(packWeight(p, fetch)) : packWeight(p, fetch));
+    packs?.set(p.key, data);
     const ptr = ctx.alloc(data.byteLength, `weight ${describePack(p)}`);
     ctx.upload(ptr, data);
     out.set(p.key, { ptr, bytes: data.byteLength });
+    if (have) continue;
     for (const part of p.parts) {
       if (!part.param) continue;
       const left = uses.get(part.param)! - 1;

@@ -81,6 +81,8 @@ export interface CudaTuneOptions {
   cacheRows?: number;
   /** Timed runs per config after two warm-ups (default 10). */
   reps?: number;
+  /** 'all' (default): the whole space; 'split': the default tiles and the split-K configs (a shorter run). */
+  space?: 'all' | 'split';
   /** The device (tests: an emulated one) and whether to compile (see CudaExecutorOptions). */
   context?: CudaContext;
   compile?: boolean;
@@ -110,18 +112,14 @@ export async function tuneCudaGemms(model: { graph: Graph; config: DecoderConfig
     };
     return inputs;
   });
-  // Weights fetched once for all configs (each executor uploads its own copy).
-  const made = new Map<string, Float32Array>();
-  const weights: WeightSource = (name, shape) => {
-    let v = made.get(name);
-    if (!v) made.set(name, (v = model.weights(name, shape)));
-    return v;
-  };
-  const configs = GEMM_SPACE.filter((c) => (c.core === 'mma') === (opts.precision === 'bf16'));
+  // Weights packed (and rounded to bf16) once for all configs; each executor uploads its own copy.
+  const packs = new Map<string, Float32Array | Uint16Array>();
+  const configs = GEMM_SPACE.filter((c) => (c.core === 'mma') === (opts.precision === 'bf16')
+    && (opts.space !== 'split' || (c.splitK ?? 1) > 1 || sameGemmConfig(c, defaultGemmConfig(opts.precision)) || sameGemmConfig(c, defaultGemmConfig(opts.precision, true))));
   const byKey = new Map<string, { shape: GemmShape; head: boolean; trials: CudaTuneTrial[] }>();
   for (const cfg of configs) {
     const tuned: Tuned = (shape, head) => (gemmValid(cfg, shape, opts.precision, head) === null ? cfg : undefined);
-    const ex = await createCudaExecutor(model.graph, weights, { precision: opts.precision, headOutputs: 'x0conf', context: opts.context, compile: opts.compile, gemmConfig: tuned, profile: true });
+    const ex = await createCudaExecutor(model.graph, model.weights, { precision: opts.precision, headOutputs: 'x0conf', context: opts.context, compile: opts.compile, gemmConfig: tuned, profile: true, packs });
     try {
       opts.onExecutor?.(ex.plan);
       // Kernel name -> the GEMM it is, where this config is the one it was generated with.
