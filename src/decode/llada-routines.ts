@@ -28,10 +28,10 @@ export function* lladaRoutine(sess: DecodeSession): Generator<DecodeEvent> {
   // and no logits are read back.
   const greedy = o.temperature === 0 && o.remasking === 'low_confidence';
   const fromDecisions = greedy && sess.headDecisions;
-  const irStep = greedy ? LladaSelectStep.create(o, V, fromDecisions ? 'decisions' : 'logits') : undefined;
   // Where the executor keeps a canvas of its own (the GPU), the same selection graph runs there
   // and scatters into it; a step then reads back only its record.
   const onDevice = !!fromDecisions && sess.openDeviceStep(buildLladaSelectGraph(o, V, 'decisions'));
+  const irStep = greedy && !onDevice ? LladaSelectStep.create(o, V, fromDecisions ? 'decisions' : 'logits') : undefined;
 
   /** `src`: the step's logits, or the forward's own decisions ([B, R'] row-major). */
   function selectWithIr(src: RowLogits | (HeadDecisions & { R: number }), cands: number[][], k: number[]): RowDecision[] {

@@ -158,16 +158,10 @@ export class DecodeSession {
       const r = rec.rows[b];
       if (this.active[b] && cands[b].length) rows.push(this.commit(b, r.positions, r.tokens, r.confidences));
       else if (r.positions.length) throw new Error(`device step: row ${b} had no candidates but the device chose ${r.positions.length}`);
-      let left = 0;
-      for (let p = lo; p < hi; p++) if (this.isMask(b, p)) left++;
+      const left = this.masked(b, lo, hi).length;
       if (rec.masksLeft[b] !== left) throw new Error(`device step: row ${b} has ${rec.masksLeft[b]} masks left in [${lo}, ${hi}) on the device, ${left} on the host`);
     }
     return rows;
-  }
-
-  /** The device canvas (after openDeviceStep), [batch * length]; undefined on the host path. */
-  deviceCanvas(): Int32Array | undefined {
-    return this.device?.readCanvas();
   }
 
   /** Frees what the session holds on the device. */

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { cpus } from 'node:os';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Graph } from '../ir/graph.ts';
 import { CPU_PRELUDE } from '../codegen/cpu/prelude.ts';
 import { packedWeights } from '../codegen/cpu/render.ts';
 import { DEFAULT_GEMM, gemmKey, gemmSpace, validGemm, type CpuTuning, type GemmConfig } from '../codegen/cpu/tuning.ts';
 import { env, debugLog } from '../env.ts';
 import { compileCpuModule } from './native/cpu-backend.ts';
+import { mergeTuningFile } from './tuning-file.ts';
 
 /** One timed config. `ms` sums the medians over the token counts; a failure scores Infinity. */
 export interface TuneTrial { config: GemmConfig; ms: number; gflops: number }
@@ -34,24 +35,10 @@ export function loadCpuTuning(file = tuningFile()): CpuTuning {
   }
 }
 
-/** Merges results into the tuning file, atomically (temp file, then rename). */
+/** Merges results into the tuning file (see mergeTuningFile). */
 export function saveCpuTuning(results: TuneResult[], file = tuningFile()): void {
-  let prev: { gemm?: CpuTuning; trials?: Record<string, unknown> } = {};
-  try {
-    prev = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
-  } catch {
-    prev = {};
-  }
-  const gemm = { ...(prev.gemm ?? {}) };
-  const trials = { ...(prev.trials ?? {}) };
-  for (const r of results) {
-    gemm[r.key] = r.best;
-    trials[r.key] = { tokens: r.tokens, trials: r.trials.map((t) => ({ ...t.config, ms: t.ms })) };
-  }
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify({ host: cpus()[0]?.model, cores: cpus().length, updatedAt: new Date().toISOString(), gemm, trials }, null, 1) + '\n');
-  renameSync(tmp, file);
+  mergeTuningFile(file, { host: cpus()[0]?.model, cores: cpus().length },
+    results.map((r) => ({ key: r.key, best: r.best, trials: { tokens: r.tokens, trials: r.trials.map((t) => ({ ...t.config, ms: t.ms })) } })));
 }
 
 /** The packed GEMM shapes of a graph (the kernels tuning applies to). */

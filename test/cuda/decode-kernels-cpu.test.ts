@@ -1,13 +1,10 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SELECT_MODES } from '../../src/codegen/cuda/step-kernels.ts';
-import { TEMPLATE_DIR } from '../../src/codegen/cuda/text.ts';
-import { findCxx } from '../../src/runtime/native/cpu-backend.ts';
 import { selectFactorRow, selectThresholdRow, selectTopkRow } from '../../src/runtime/reference/ops.ts';
 import { Rng, SEED } from './gpu-helpers.ts';
+import { buildHarness, bytes, cxx, runHarness } from './cpu-threads/build.ts';
 
 /**
  * The decode-step kernels' own CUDA source (templates/fd_decode.cuh) run on CPU threads
@@ -16,14 +13,7 @@ import { Rng, SEED } from './gpu-helpers.ts';
  * threads, non-candidates anywhere, tied confidences, every mode. What the GPU run adds is the
  * hardware; the logic is checked here.
  */
-const cxx = findCxx();
-
-function build(): string {
-  const out = join(mkdtempSync(join(tmpdir(), 'fastdllm-harness-')), 'harness');
-  const r = spawnSync(cxx!.path, ['-std=c++20', '-O1', '-pthread', '-I', TEMPLATE_DIR, join(import.meta.dirname, 'cpu-threads', 'harness.cpp'), '-o', out], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`harness build failed:\n${r.stderr}`);
-  return out;
-}
+const build = () => buildHarness('decode', readFileSync(join(import.meta.dirname, 'cpu-threads', 'harness.cpp'), 'utf8'));
 
 interface Case { B: number; R: number; L: number; mode: keyof typeof SELECT_MODES; param: number; lo: number; hi: number; a: number; T: number; k: Int32Array; cand: Int32Array; x0: Int32Array; conf: Float64Array; canvas: Int32Array }
 
@@ -78,7 +68,7 @@ function expected(c: Case) {
   return { canvas, rows, ids };
 }
 
-function runHarness(bin: string, c: Case) {
+function runCase(bin: string, c: Case) {
   const args = new Uint8Array(16 + 4 * c.B + 4 * c.B * c.R);
   const dv = new DataView(args.buffer);
   dv.setFloat64(0, c.param, true);
@@ -87,10 +77,7 @@ function runHarness(bin: string, c: Case) {
   new Int32Array(args.buffer, 16, c.B).set(c.k);
   new Int32Array(args.buffer, 16 + 4 * c.B, c.B * c.R).set(c.cand);
   const parts: ArrayBufferView[] = [Int32Array.of(c.B, c.R, c.L, SELECT_MODES[c.mode], MASK, c.a, c.T), c.x0, c.conf, Int32Array.of(args.length), args, c.canvas];
-  const input = Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
-  const r = spawnSync(bin, [], { input, maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`harness exited ${r.status}: ${r.stderr}`);
-  const out = new Uint8Array(r.stdout);
+  const out = runHarness(bin, Buffer.concat(parts.map(bytes)));
   const { B, R, L, T } = c;
   const canvas = new Int32Array(out.slice(0, 4 * B * L).buffer);
   const rec = out.slice(4 * B * L, 4 * B * L + 16 * B * R + 8 * B);
@@ -111,7 +98,7 @@ describe.runIf(cxx !== null)('decode_window and select_scatter (their CUDA sourc
     for (const mode of ['topk', 'threshold', 'factor'] as const) {
       for (let t = 0; t < 8; t++) {
         const c = randomCase(rng, mode);
-        const want = expected(c), got = runHarness(bin, c);
+        const want = expected(c), got = runCase(bin, c);
         const what = `${mode} case ${t} (B ${c.B}, R ${c.R}, param ${c.param}, SEED=${SEED})`;
         expect(got.rows, what).toEqual(want.rows);
         expect(Array.from(got.canvas), what).toEqual(Array.from(want.canvas));

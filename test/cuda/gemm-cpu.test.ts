@@ -1,16 +1,11 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { GemmDesc } from '../../src/codegen/cuda/gemm.ts';
 import { bundleSource } from '../../src/codegen/cuda/module.ts';
 import { planCuda } from '../../src/codegen/cuda/plan.ts';
-import { TEMPLATE_DIR } from '../../src/codegen/cuda/text.ts';
 import { DEVICE_BYTES, type CudaKernel } from '../../src/codegen/cuda/types.ts';
-import { findCxx } from '../../src/runtime/native/cpu-backend.ts';
 import { fromBf16, ropeCosSin, toBf16 } from '../../src/runtime/cuda/weights.ts';
 import { Rng, SEED, SPLIT_SHAPE, splitKConfig, tinyGraph } from './gpu-helpers.ts';
+import { buildHarness, bytes, cxx, lengthPrefixed, runHarness, splitLike } from './cpu-threads/build.ts';
 
 /**
  * The bf16 tensor-core GEMM's own CUDA source run on CPU threads (cpu-threads/cuda-shim.h:
@@ -21,7 +16,6 @@ import { Rng, SEED, SPLIT_SHAPE, splitKConfig, tinyGraph } from './gpu-helpers.t
  * residual add. M = 40 rows: a partial row tile. And the LM head: gathered rows, RMSNorm, the
  * statistics epilogue and head_select give the argmax and softmax probability of its own logits.
  */
-const cxx = findCxx();
 type Dt = keyof typeof DEVICE_BYTES;
 
 /** Layer 0's four GEMM kernels (and a split plan's reduce kernels after each). */
@@ -37,7 +31,6 @@ function layerGemms(splitK: number): { main: CudaKernel; reduce?: CudaKernel }[]
 }
 
 function build(kernels: CudaKernel[]): string {
-  const dir = mkdtempSync(join(tmpdir(), 'fastdllm-gemm-cpu-'));
   const names = [...new Set(kernels.map((k) => k.name))];
   const sig = 'const void*, const int*, const float*, const void*, const float*, const float*, void*, void*, void*, const int*, const float*, void*, int, int, int, int, int';
   const main = `
@@ -46,26 +39,17 @@ static Entry entries[] = { ${names.join(', ')} };
 int main() {
   int h[12];
   read_in(h, 12);  // main entry, reduce entry (-1: none), grid x y z, reduce grid x y, M T R Kmax start
-  std::vector<std::vector<unsigned char>> buf(12);
+  std::vector<std::vector<unsigned char>> buf;
   void* p[12];
-  for (int i = 0; i < 12; i++) {
-    long long n; read_in(&n, 1);
-    buf[i].resize(n > 0 ? n : 0);
-    if (n > 0) read_in(buf[i].data(), n);
-    p[i] = n > 0 ? buf[i].data() : nullptr;
-  }
+  read_buffers(12, buf, p);
   auto run = [&](Entry e) { e(p[0], (const int*)p[1], (const float*)p[2], p[3], (const float*)p[4], (const float*)p[5], p[6], p[7], p[8], (const int*)p[9], (const float*)p[10], p[11], h[7], h[8], h[9], h[10], h[11]); };
   launch({(unsigned)h[2], (unsigned)h[3], (unsigned)h[4]}, 128, [&] { run(entries[h[0]]); });
   if (h[1] >= 0) launch({(unsigned)h[5], (unsigned)h[6], 1}, 128, [&] { run(entries[h[1]]); });
-  for (int i = 0; i < 12; i++) std::fwrite(buf[i].data(), 1, buf[i].size(), stdout);
+  write_buffers(buf);
   return 0;
 }
 `;
-  writeFileSync(join(dir, 'gemm.cpp'), `#include "cuda-shim.h"\n${bundleSource(kernels, 'gemm on CPU threads')}\n${main}`);
-  const bin = join(dir, 'gemm');
-  const r = spawnSync(cxx!.path, ['-std=c++20', '-O1', '-pthread', '-w', '-I', join(import.meta.dirname, 'cpu-threads'), '-I', TEMPLATE_DIR, join(dir, 'gemm.cpp'), '-o', bin], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`gemm harness build failed:\n${r.stderr.slice(0, 4000)}`);
-  return bin;
+  return buildHarness('gemm', `#include "cuda-shim.h"\n${bundleSource(kernels, 'gemm on CPU threads')}\n${main}`);
 }
 
 const M = 40, KMAX = 48, START = 3;
@@ -74,7 +58,6 @@ const M = 40, KMAX = 48, START = 3;
 function inputs(d: GemmDesc, rng: Rng): (Uint8Array | null)[] {
   const rnd = (n: number, s = 1) => Float32Array.from({ length: n }, () => (rng.nextF64() - 0.5) * 2 * s);
   const store = (x: Float32Array, dt: Dt) => new Uint8Array(dt === 'bf16' ? toBf16(x).buffer : x.buffer);
-  const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   const outOf = (rows: number, width: number, dt: Dt) => bytes(Float32Array.from({ length: Math.ceil((rows * width * DEVICE_BYTES[dt]) / 4) }, (_, i) => -1000 - i));
   const segs = d.epi.kind === 'seg' ? d.epi.segs : [];
   const outs: (Uint8Array | null)[] = [null, null, null];
@@ -101,18 +84,7 @@ function run(bin: string, names: string[], k: { main: CudaKernel; reduce?: CudaK
   const split = d.cfg.splitK ?? 1;
   const h = Int32Array.of(names.indexOf(k.main.name), k.reduce ? names.indexOf(k.reduce.name) : -1, d.tiles, Math.ceil(M / d.cfg.bm), split,
     Math.ceil(Math.ceil(d.n / 2) / 128), M, M, M, 1, KMAX, START);
-  const parts: Buffer[] = [Buffer.from(h.buffer)];
-  for (const b of bufs) {
-    parts.push(Buffer.from(BigInt64Array.of(BigInt(b?.length ?? 0)).buffer));
-    if (b) parts.push(Buffer.from(b));
-  }
-  const r = spawnSync(bin, [], { input: Buffer.concat(parts), maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`gemm harness exited ${r.status}: ${r.stderr}`);
-  const out = new Uint8Array(r.stdout);
-  const res: Uint8Array[] = [];
-  let o = 0;
-  for (const b of bufs) { res.push(out.slice(o, o + (b?.length ?? 0))); o += b?.length ?? 0; }
-  return res;
+  return splitLike(runHarness(bin, Buffer.concat([bytes(h), ...lengthPrefixed(bufs)])), bufs);
 }
 
 const asF32 = (b: Uint8Array, dt: Dt) => (dt === 'bf16' ? fromBf16(new Uint16Array(b.buffer, b.byteOffset, b.length / 2)) : new Float32Array(b.buffer, b.byteOffset, b.length / 4));
@@ -130,7 +102,6 @@ describe.runIf(cxx !== null)('the mma GEMM\'s CUDA source on CPU threads', () =>
     const all = [...base, ...split2, ...split4].flatMap((k) => [k.main, ...(k.reduce ? [k.reduce] : [])]);
     const names = [...new Set(all.map((k) => k.name))];
     const bin = build(all);
-    const rng = new Rng(SEED);
     for (let i = 0; i < base.length; i++) {
       const d = base[i].main.meta as unknown as GemmDesc;
       const fuses = base[i].main.fuses.join('+');
@@ -158,36 +129,25 @@ describe.runIf(cxx !== null)('the mma GEMM\'s CUDA source on CPU threads', () =>
         expect(relNorm(asF32(want[6], 'f32'), ref), `${fuses} vs a plain matmul (SEED=${SEED})`).toBeLessThan(1e-5);
       }
     }
-    void rng;
   }, 300_000);
 });
 
 /** The LM head (gather + RMSNorm + matmul, statistics epilogue) and head_select on CPU threads. */
 function buildHead(gemm: CudaKernel, select: CudaKernel): string {
-  const dir = mkdtempSync(join(tmpdir(), 'fastdllm-head-cpu-'));
   const main = `
 int main() {
   int h[6];
   read_in(h, 6);  // grid x y, M T R, tiles
-  std::vector<std::vector<unsigned char>> buf(14);
+  std::vector<std::vector<unsigned char>> buf;
   void* p[14];
-  for (int i = 0; i < 14; i++) {
-    long long n; read_in(&n, 1);
-    buf[i].resize(n > 0 ? n : 0);
-    if (n > 0) read_in(buf[i].data(), n);
-    p[i] = n > 0 ? buf[i].data() : nullptr;
-  }
+  read_buffers(14, buf, p);
   launch({(unsigned)h[0], (unsigned)h[1], 1}, 128, [&] { ${gemm.name}(p[0], (const int*)p[1], (const float*)p[2], p[3], (const float*)p[4], (const float*)p[5], p[6], p[7], p[8], (const int*)p[9], (const float*)p[10], p[11], h[2], h[3], h[4], 0, 0); });
   launch({(unsigned)((h[2] + 3) / 4), 1, 1}, 128, [&] { ${select.name}(p[11], h[5], h[2], (int*)p[12], (double*)p[13]); });
-  for (int i = 0; i < 14; i++) std::fwrite(buf[i].data(), 1, buf[i].size(), stdout);
+  write_buffers(buf);
   return 0;
 }
 `;
-  writeFileSync(join(dir, 'head.cpp'), `#include "cuda-shim.h"\n${bundleSource([gemm, select], 'head on CPU threads')}\n${main}`);
-  const bin = join(dir, 'head');
-  const r = spawnSync(cxx!.path, ['-std=c++20', '-O1', '-pthread', '-w', '-I', join(import.meta.dirname, 'cpu-threads'), '-I', TEMPLATE_DIR, join(dir, 'head.cpp'), '-o', bin], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`head harness build failed:\n${r.stderr.slice(0, 4000)}`);
-  return bin;
+  return buildHarness('head', `#include "cuda-shim.h"\n${bundleSource([gemm, select], 'head on CPU threads')}\n${main}`);
 }
 
 describe.runIf(cxx !== null)('the LM head\'s CUDA source on CPU threads', () => {
@@ -203,16 +163,10 @@ describe.runIf(cxx !== null)('the LM head\'s CUDA source on CPU threads', () => 
     const rnd = (n: number, s = 1) => Float32Array.from({ length: n }, () => (rng.nextF64() - 0.5) * 2 * s);
     const x = rnd(B * T * K), rows = Int32Array.from({ length: Mh }, () => Math.floor(rng.nextF64() * T)), normw = rnd(K, 1.5);
     const w = toBf16(rnd(V * K, 0.1));
-    const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
     const bufs: (Buffer | null)[] = [bytes(x), bytes(rows), bytes(normw), bytes(w), null, null, bytes(new Float32Array(Mh * V)), null, null, null, null,
       Buffer.alloc(16 * Mh * d.tiles), bytes(new Int32Array(Mh)), bytes(new Float64Array(Mh))];
-    const parts: Buffer[] = [bytes(Int32Array.of(d.tiles, Math.ceil(Mh / d.cfg.bm), Mh, T, R, d.tiles))];
-    for (const b of bufs) parts.push(bytes(BigInt64Array.of(BigInt(b?.length ?? 0))), ...(b ? [b] : []));
-    const r = spawnSync(bin, [], { input: Buffer.concat(parts), maxBuffer: 1 << 28 });
-    expect(r.status, String(r.stderr)).toBe(0);
-    const out = new Uint8Array(r.stdout);
-    let o = 0;
-    const got = bufs.map((b) => { const s = out.slice(o, o + (b?.length ?? 0)); o += b?.length ?? 0; return s; });
+    const header = bytes(Int32Array.of(d.tiles, Math.ceil(Mh / d.cfg.bm), Mh, T, R, d.tiles));
+    const got = splitLike(runHarness(bin, Buffer.concat([header, ...lengthPrefixed(bufs)])), bufs);
     const logits = new Float32Array(got[6].buffer), x0 = new Int32Array(got[12].buffer), conf = new Float64Array(got[13].buffer);
     // Logits vs a plain computation with the same roundings (A = bf16(x * normw)).
     const wf = fromBf16(w), ref = new Float32Array(Mh * V);

@@ -1,4 +1,6 @@
+import { gemmConfigLabel } from '../../codegen/cuda/tuning.ts';
 import { readJsonObject } from '../../io/config.ts';
+import { randomCheckpointFill } from '../../io/random.ts';
 import { numel } from '../../ir/shape.ts';
 import { graphFromConfig } from '../../runtime/cuda/config-graph.ts';
 import { CudaContext } from '../../runtime/cuda/context.ts';
@@ -27,7 +29,14 @@ export async function tuneCudaCommand(values: Flags): Promise<number> {
   const layerKey = 'n_layers' in hf ? 'n_layers' : 'num_hidden_layers';
   const { graph, config } = graphFromConfig(file, { [layerKey]: layers });
   const ctx = CudaContext.open(0);
-  const results = await tuneCudaGemms({ graph, config, weights: (_n, shape) => noise(numel(shape)) }, { precision, rows, cacheRows, reps, space });
+  // Random weights, not zeros or a constant: a GPU's clocks follow its power draw, which depends on the data (METHOD.md).
+  const fill = randomCheckpointFill(0, graph.ofKind('param').map((n) => ({ name: n.attrs.name, init: { kind: 'uniform' as const, low: -0.02, high: 0.02 } })));
+  const weights = (name: string, shape: number[]) => {
+    const t = new Float32Array(numel(shape));
+    fill(name, 0, t);
+    return t;
+  };
+  const results = await tuneCudaGemms({ graph, config, weights }, { precision, rows, cacheRows, reps, space });
   const out = cudaTuningFile(ctx.info, precision);
   if (!values['dry-run']) saveCudaTuning(results, ctx.info, out);
   if (values.json) {
@@ -35,24 +44,10 @@ export async function tuneCudaCommand(values: Flags): Promise<number> {
     return 0;
   }
   for (const r of results) {
-    const b = r.best, ms = r.trials[0].ms;
-    process.stdout.write(`gemm ${r.key}: best ${b.core} ${b.bm}x${b.bn}x${b.bk} ${b.stages} stages, ${(ms * 1e3).toFixed(1)} us vs default ${(r.defaultMs * 1e3).toFixed(1)} us (${(r.defaultMs / ms).toFixed(2)}x)\n`);
-    for (const t of r.trials) process.stdout.write(`    ${t.config.bm}x${t.config.bn}x${t.config.bk} s${t.config.stages}  ${(t.ms * 1e3).toFixed(1).padStart(8)} us\n`);
+    const ms = r.trials[0].ms;
+    process.stdout.write(`gemm ${r.key}: best ${gemmConfigLabel(r.best)}, ${(ms * 1e3).toFixed(1)} us vs default ${(r.defaultMs * 1e3).toFixed(1)} us (${(r.defaultMs / ms).toFixed(2)}x)\n`);
+    for (const t of r.trials) process.stdout.write(`    ${gemmConfigLabel(t.config).padEnd(18)} ${(t.ms * 1e3).toFixed(1).padStart(8)} us\n`);
   }
   process.stdout.write(values['dry-run'] ? 'dry run: nothing saved\n' : `saved to ${out}\n`);
   return 0;
-}
-
-/**
- * Weights for timing: uniform in [-0.02, 0.02) from a 32-bit LCG. Not zeros or a constant: a
- * GPU's clocks follow its power draw, which depends on the data (see METHOD.md).
- */
-function noise(n: number): Float32Array {
-  const out = new Float32Array(n);
-  let x = (n * 2654435761) >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    out[i] = (x / 4294967296 - 0.5) * 0.04;
-  }
-  return out;
 }

@@ -1,6 +1,6 @@
 import { cType, f32Literal, identNumber } from './text.ts';
 import type { CudaPrecision, DeviceDType } from './types.ts';
-import type { GemmConfig } from './tuning.ts';
+import { gemmConfigLabel, type GemmConfig } from './tuning.ts';
 
 /** One column range of a multi-output GEMM: where its pairs go and whether RoPE rotates them. */
 export interface GemmSegment {
@@ -50,8 +50,7 @@ export function gemmName(d: GemmDesc): string {
   } else {
     s += d.epi.writeLogits ? '_head' : '_headstats';
   }
-  const c = d.cfg;
-  return `${s}_${c.core}${c.bm}x${c.bn}x${c.bk}s${c.stages}${(c.splitK ?? 1) > 1 ? `k${c.splitK}` : ''}`;
+  return `${s}_${gemmConfigLabel(d.cfg)}`;
 }
 
 /** Checks the description against what the epilogue can do; throws naming the rule. */

@@ -31,6 +31,11 @@ export const GEMM_SPACE: readonly GemmConfig[] = [
   ...[2, 3].flatMap((stages) => [2, 4].map((splitK) => ({ core: 'mma' as const, bm: 32, bn: 64, bk: 64, stages, splitK }))),
 ];
 
+/** A config as kernel names and reports spell it: mma32x64x64s3, with k2 / k4 for split-K. */
+export function gemmConfigLabel(c: GemmConfig): string {
+  return `${c.core}${c.bm}x${c.bn}x${c.bk}s${c.stages}${(c.splitK ?? 1) > 1 ? `k${c.splitK}` : ''}`;
+}
+
 /** Whether two configs are the same (an absent splitK is 1). */
 export function sameGemmConfig(a: GemmConfig, b: GemmConfig): boolean {
   return a.core === b.core && a.bm === b.bm && a.bn === b.bn && a.bk === b.bk && a.stages === b.stages && (a.splitK ?? 1) === (b.splitK ?? 1);

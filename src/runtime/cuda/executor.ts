@@ -206,10 +206,7 @@ export class CudaExecutor {
       b.ensure(evalInt(s.count, d) * s.elemBytes);
     }
     const headRows = this.plan.headRowsOf === undefined ? 0 : numel(d.shape(this.plan.headRowsOf).slice(0, -1));
-    if (this.plan.headRowsOf !== undefined) {
-      (this.extras.x0 ??= new DeviceBuffer(this.ctx, 'x0')).ensure(headRows * 4);
-      (this.extras.confidence ??= new DeviceBuffer(this.ctx, 'confidence')).ensure(headRows * 8);
-    }
+    if (this.plan.headRowsOf !== undefined) this.decisionBuffers(headRows, true);
     if (this.poison) {
       for (const b of [...this.slots, ...this.scratch.values(), this.extras.x0, this.extras.confidence]) if (b?.bytes) this.ctx.fill32(b.ptr, 0x7fc00000, b.bytes >> 2);
     }

@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { planCuda } from '../../codegen/cuda/plan.ts';
 import { defaultGemmConfig, GEMM_SPACE, gemmValid, sameGemmConfig, type GemmConfig, type GemmShape } from '../../codegen/cuda/tuning.ts';
 import type { CudaPrecision } from '../../codegen/cuda/types.ts';
@@ -12,6 +12,7 @@ import type { WeightSource } from '../executor.ts';
 import { KvCache } from '../kv-cache.ts';
 import type { CudaContext, DeviceInfo } from './context.ts';
 import { createCudaExecutor } from './executor.ts';
+import { mergeTuningFile } from '../tuning-file.ts';
 
 /** The tuning key of a GEMM: its packed shape, and whether it is the LM head (its own epilogue and tile limits). */
 export const cudaGemmKey = (s: GemmShape, head: boolean) => `n${s.n}_k${s.k}${head ? '_head' : ''}`;
@@ -51,23 +52,10 @@ export function loadCudaTuning(file: string): Tuned | undefined {
   }
 }
 
-/** Merges results into the tuning file, atomically (temp file, then rename). */
+/** Merges results into the tuning file (see mergeTuningFile). */
 export function saveCudaTuning(results: CudaTuneResult[], info: DeviceInfo, file: string): void {
-  let prev: { gemm?: Record<string, GemmConfig>; trials?: Record<string, unknown> } = {};
-  try {
-    prev = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
-  } catch {
-    prev = {};
-  }
-  const gemm = { ...(prev.gemm ?? {}) }, trials = { ...(prev.trials ?? {}) };
-  for (const r of results) {
-    gemm[r.key] = r.best;
-    trials[r.key] = r.trials.map((t) => ({ ...t.config, ms: t.ms }));
-  }
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify({ device: info.name, arch: info.arch, driver: info.driverVersion, updatedAt: new Date().toISOString(), gemm, trials }, null, 1) + '\n');
-  renameSync(tmp, file);
+  mergeTuningFile(file, { device: info.name, arch: info.arch, driver: info.driverVersion },
+    results.map((r) => ({ key: r.key, best: r.best, trials: r.trials.map((t) => ({ ...t.config, ms: t.ms })) })));
 }
 
 export interface CudaTuneOptions {

@@ -144,3 +144,20 @@ template <class T>
 static void read_in(T* p, size_t n) {
   if (std::fread(p, sizeof(T), n, stdin) != n) { std::fprintf(stderr, "harness: short input\n"); std::exit(2); }
 }
+
+/** n buffers from stdin, each an int64 length and the bytes; p[i] is null for length 0. */
+static void read_buffers(int n, std::vector<std::vector<unsigned char>>& buf, void** p) {
+  buf.resize(n);
+  for (int i = 0; i < n; i++) {
+    long long len;
+    read_in(&len, 1);
+    buf[i].resize(len > 0 ? len : 0);
+    if (len > 0) read_in(buf[i].data(), len);
+    p[i] = len > 0 ? buf[i].data() : nullptr;
+  }
+}
+
+/** The buffers back to stdout, in order, without lengths. */
+static void write_buffers(const std::vector<std::vector<unsigned char>>& buf) {
+  for (const auto& b : buf) std::fwrite(b.data(), 1, b.size(), stdout);
+}
