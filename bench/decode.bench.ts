@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { Bench } from 'tinybench';
 import { decodeIdsToEnd, type DecodeResult } from '../src/decode/generate.ts';
 import type { GenerateOptions } from '../src/decode/options.ts';
-import { loadHostModel, type HostModel } from '../src/runtime/model.ts';
+import { loadHostModel } from '../src/runtime/model.ts';
+import type { LoadedModel } from '../src/runtime/loaded-model.ts';
 import { ensureCheckpoint } from './forward.bench.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -33,7 +34,7 @@ function modes(gen: number, dream: boolean): Mode[] {
   return list;
 }
 
-async function benchModel(label: string, model: HostModel, prompt: number[], gen: number): Promise<void> {
+async function benchModel(label: string, model: LoadedModel, prompt: number[], gen: number): Promise<void> {
   const bench = new Bench({ time: 1500, iterations: 3, warmupIterations: 1 });
   const results = new Map<string, DecodeResult>();
   for (const m of modes(gen, model.config.logitShift)) {

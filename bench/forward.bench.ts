@@ -12,7 +12,8 @@ import { Bench } from 'tinybench';
 import { main as cli } from '../src/cli/main.ts';
 import { loadHostModel } from '../src/runtime/model.ts';
 import { forwardFull } from '../src/runtime/forward.ts';
-import { specFromConfig, numelOf } from '../src/cli/model-spec.ts';
+import { graphFromConfig } from '../src/runtime/config-graph.ts';
+import { numel } from '../src/util/math.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const CONFIG = join(ROOT, 'bench', 'configs', 'llada-25m.json');
@@ -29,10 +30,10 @@ export async function ensureCheckpoint(config = CONFIG, dir = DIR): Promise<stri
 
 /** FLOPs of one full forward of T tokens (matmuls + attention scores and values). */
 export function forwardFlops(config: string, t: number): { flops: number; params: number } {
-  const spec = specFromConfig(config);
+  const spec = graphFromConfig(config);
   const c = spec.config;
-  const params = spec.weights.reduce((s, w) => s + numelOf(w.shape), 0);
-  const matmulParams = spec.weights.filter((w) => w.shape.length === 2 && !w.name.endsWith('wte.weight')).reduce((s, w) => s + numelOf(w.shape), 0);
+  const params = spec.weights.reduce((s, w) => s + numel(w.shape), 0);
+  const matmulParams = spec.weights.filter((w) => w.shape.length === 2 && !w.name.endsWith('wte.weight')).reduce((s, w) => s + numel(w.shape), 0);
   const attn = 4 * t * t * c.nHeads * c.headDim * c.nLayers;
   return { flops: 2 * matmulParams * t + attn, params };
 }

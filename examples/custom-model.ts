@@ -14,7 +14,7 @@ import {
 } from '../src/index.ts';
 import { randomCheckpointFill } from '../src/io/random.ts';
 import { writeCheckpoint } from '../src/io/safetensors-writer.ts';
-import { specFromConfig } from '../src/cli/model-spec.ts';
+import { graphFromConfig } from '../src/runtime/config-graph.ts';
 
 interface TinyGqaConfig extends DecoderConfig { mlp: number }
 
@@ -62,7 +62,7 @@ export function writeTinyGqaCheckpoint(seed = 1): string {
   const dir = mkdtempSync(join(tmpdir(), 'fastdllm-tiny-gqa-'));
   const config = { model_type: 'tiny-gqa', hidden: 64, heads: 4, kv_heads: 2, layers: 2, mlp: 96, vocab: 300, mask_token_id: 299, eos_token_id: 298 };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
-  const specs = specFromConfig(dir).weights.map((w) => ({
+  const specs = graphFromConfig(dir).weights.map((w) => ({
     ...w, dtype: 'F32' as const, init: /norm/.test(w.name) ? { kind: 'ones' as const } : { kind: 'normal' as const, std: 0.5 },
   }));
   writeCheckpoint(dir, specs, randomCheckpointFill(seed, specs));

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadTokenizer, StreamingDetokenizer, type TextTokenizer } from './io/tokenizer.ts';
-import { loadModelOn, type HostModel, type LoadOptions } from './runtime/model.ts';
+import { loadModelOn, type LoadOptions } from './runtime/model.ts';
+import type { LoadedModel } from './runtime/loaded-model.ts';
 import { decodeIds, countGenerated, type DecodeResult, type DecodeStreamEvent } from './decode/generate.ts';
 import { OptionError, type GenerateOptions } from './decode/options.ts';
 
@@ -11,7 +12,7 @@ export const DEFAULT_MODEL_DIR = resolve(import.meta.dirname, '..', 'assets', 'a
 /** A loaded model: the executable forward plus its tokenizer (when the checkpoint has one). */
 export interface Model {
   dir: string;
-  host: HostModel;
+  host: LoadedModel;
   tokenizer: TextTokenizer | null;
 }
 

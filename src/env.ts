@@ -27,6 +27,12 @@ export interface FastdllmEnv {
    * read back, instead of selecting and scattering into the device canvas (default 1; benches compare).
    */
   deviceSelect: boolean;
+  /**
+   * FASTDLLM_POISON=0: skip filling each CPU output buffer with NaN / a sentinel before its
+   * kernel runs (default 1: it costs a fill per kernel, measured within noise on a decode; the
+   * CUDA executor poisons when tests ask, as it costs a launch per buffer there).
+   */
+  poison: boolean;
 }
 
 function readEnv(): FastdllmEnv {
@@ -49,6 +55,7 @@ function readEnv(): FastdllmEnv {
     nvrtcLib: e.FASTDLLM_NVRTC_LIB || undefined,
     cudaGraphs: int('FASTDLLM_CUDA_GRAPHS', 0) === 1,
     deviceSelect: int('FASTDLLM_DEVICE_SELECT', 1) === 1,
+    poison: int('FASTDLLM_POISON', 1) === 1,
   };
 }
 

@@ -37,9 +37,13 @@ __device__ __forceinline__ int candidate_rank(const double* conf, const i32* can
   return r;
 }
 
-// Selection modes (REFERENCE.md section 3): the k most confident; every candidate at or above
-// the threshold plus the most confident; the factor rule.
-enum { SELECT_TOPK = 0, SELECT_THRESHOLD = 1, SELECT_FACTOR = 2 };
+// Selection modes (REFERENCE.md section 3; the rule is ir/select-rule.ts): the k most
+// confident; every candidate at or above the threshold plus the most confident; the factor rule.
+// Their numbers FD_SELECT_TOPK, FD_SELECT_THRESHOLD, FD_SELECT_FACTOR are generated from
+// SELECT_MODES and prepended by the codegen (codegen/cuda/template-constants.ts).
+#if !defined(FD_SELECT_TOPK) || !defined(FD_SELECT_THRESHOLD) || !defined(FD_SELECT_FACTOR)
+#error "fd_decode.cuh: FD_SELECT_* undefined; prepend templateDefines() (codegen/cuda/template-constants.ts)"
+#endif
 
 // Step arguments, one upload per step: double param (threshold or factor) | i32 lo, hi (masks
 // are counted in canvas [lo, hi)) | i32 k[B] | i32 cand[B, R] (the canvas position of each head
@@ -72,7 +76,7 @@ __device__ __forceinline__ void select_scatter(const i32* x0, const double* conf
   // Factor rule: t = the first sorted index whose confidence falls below 1 - f / (t + 2).
   if (threadIdx.x == 0) { s_t = N; s_base = 0; }
   __syncthreads();
-  if (mode == SELECT_FACTOR) {
+  if (mode == FD_SELECT_FACTOR) {
     for (int i = threadIdx.x; i < R; i += THREADS) {
       if (cand[i] < 0) continue;
       const int r = candidate_rank(conf, cand, R, i);
@@ -89,7 +93,7 @@ __device__ __forceinline__ void select_scatter(const i32* x0, const double* conf
     bool sel = false;
     if (i < R && cand[i] >= 0) {
       const int r = candidate_rank(conf, cand, R, i);
-      sel = mode == SELECT_TOPK ? r < iargs[2 + b] : mode == SELECT_THRESHOLD ? (r == 0 || conf[i] >= param) : r < t;
+      sel = mode == FD_SELECT_TOPK ? r < iargs[2 + b] : mode == FD_SELECT_THRESHOLD ? (r == 0 || conf[i] >= param) : r < t;
     }
     const unsigned bal = __ballot_sync(0xffffffffu, sel);
     __syncthreads();

@@ -39,7 +39,14 @@ __device__ __forceinline__ void rmsnorm_rows(const void* xv, const float* w, voi
   for (int e = threadIdx.x; e < C::D; e += blockDim.x) stf(out, (i64)m * C::D + e, (ldf(x, (i64)m * C::D + e) * rs) * w[e]);
 }
 
-// Elementwise over n values: OP 0 add, 1 mul, 2 silu, 3 silu(a) * b.
+// The mode numbers FD_COPY_* are generated from small-kernels.ts's table and prepended by the
+// codegen (codegen/cuda/template-constants.ts).
+#if !defined(FD_COPY_GATHER)
+#error "fd_misc.cuh: FD_COPY_* undefined; prepend templateDefines() (codegen/cuda/template-constants.ts)"
+#endif
+
+// Elementwise over n values: out = C::op(a, b), in f32 (b is read only when C::BINARY); the op's
+// expression comes from codegen/cuda/small-kernels.ts's CUDA_ELEMENTWISE table.
 template <class C>
 __device__ __forceinline__ void elementwise(const void* av, const void* bv, void* outv, i64 n) {
   const typename C::IT* a = (const typename C::IT*)av;
@@ -47,28 +54,24 @@ __device__ __forceinline__ void elementwise(const void* av, const void* bv, void
   typename C::OT* out = (typename C::OT*)outv;
   for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
     const float x = ldf(a, i);
-    float v;
-    if constexpr (C::OP == 0) v = x + ldf(b, i);
-    else if constexpr (C::OP == 1) v = x * ldf(b, i);
-    else if constexpr (C::OP == 2) v = silu(x);
-    else v = silu(x) * ldf(b, i);
-    stf(out, i, v);
+    if constexpr (C::BINARY) stf(out, i, C::op(x, ldf(b, i)));
+    else stf(out, i, C::op(x, 0.f));
   }
 }
 
 // Row copies: out row r of batch b comes from input row src(b, r) (gather_rows, logit_shift,
-// cache_write, repeat_kv all reduce to this with the right index map). MODE 0 gather:
-// rows[b*R + r]; 1 shift: max(r - 1, 0); 2 cache write: out row start + r of a Kmax-row cache.
+// cache_write, repeat_kv all reduce to this with the right index map). MODE gather:
+// rows[b*R + r]; shift: max(r - 1, 0); cache write: out row start + r of a Kmax-row cache.
 template <class C>
 __device__ __forceinline__ void copy_rows(const void* xv, const i32* rows, void* outv, int T, int R, int Kmax, int start) {
   const typename C::IT* x = (const typename C::IT*)xv;
   typename C::OT* out = (typename C::OT*)outv;
   const int r = blockIdx.x, b = blockIdx.y;
   i64 src, dst;
-  if constexpr (C::MODE == 0) {
+  if constexpr (C::MODE == FD_COPY_GATHER) {
     src = (i64)b * T + rows[b * R + r];
     dst = (i64)b * R + r;
-  } else if constexpr (C::MODE == 1) {
+  } else if constexpr (C::MODE == FD_COPY_SHIFT) {
     src = (i64)b * T + (r > 0 ? r - 1 : 0);
     dst = (i64)b * T + r;
   } else {

@@ -5,7 +5,8 @@
 import { probeCudaSync } from '../../src/runtime/cuda/device.ts';
 import { loadNvrtc } from '../../src/runtime/ffi/nvrtc.ts';
 import { loadCudaDriver } from '../../src/runtime/ffi/cuda-driver.ts';
-import { CudaContext, fmtBytes } from '../../src/runtime/cuda/context.ts';
+import { CudaContext } from '../../src/runtime/cuda/context.ts';
+import { formatBytes } from '../../src/util/format.ts';
 import { findNvcc } from '../../src/runtime/cuda/nvcc.ts';
 
 const p = probeCudaSync();
@@ -23,4 +24,4 @@ try {
   console.log(`nvrtc: not loaded (${(e as Error).message.split('\n')[0]})`);
 }
 console.log(`nvcc: ${findNvcc()?.version ?? 'none'}`);
-console.log(`device: ${info.name}, ${info.arch}, ${info.multiprocessors} SMs, ${fmtBytes(info.totalBytes)}, L2 ${fmtBytes(info.l2Bytes)}, peak DRAM ~${info.peakBandwidthGBs.toFixed(0)} GB/s (datasheet)`);
+console.log(`device: ${info.name}, ${info.arch}, ${info.multiprocessors} SMs, ${formatBytes(info.totalBytes)}, L2 ${formatBytes(info.l2Bytes)}, peak DRAM ~${info.peakBandwidthGBs.toFixed(0)} GB/s (datasheet)`);

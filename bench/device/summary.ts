@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gemmConfigLabel, type GemmConfig } from '../../src/codegen/cuda/tuning.ts';
+import { gemmConfigLabel, type CudaGemmConfig } from '../../src/codegen/cuda/tuning.ts';
 
 const dir = process.argv[2] ?? '.device-out';
 const read = (f: string) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8') : '');
@@ -53,7 +53,7 @@ if (bench) {
 rows.push(['PyTorch baseline', torch ? `${n(torch.stepMsMedian)} ms eager, ${n(torch.stepGraphMsMedian)} ms CUDA graph (torch ${torch.torch}); copy ${n(torch.copyGBs, 0)} GB/s, matmul ${n(torch.matmulTflops, 0)} TFLOP/s` : 'not run (no torch, or it failed: see torch.log)']);
 const tune = json('tune.json');
 if (tune?.results) {
-  for (const r of tune.results as { key: string; best: GemmConfig; trials: { ms: number }[]; defaultMs: number }[]) {
+  for (const r of tune.results as { key: string; best: CudaGemmConfig; trials: { ms: number }[]; defaultMs: number }[]) {
     rows.push([`tune ${r.key}`, `best ${gemmConfigLabel(r.best)}: ${n(r.trials[0].ms * 1e3, 1)} us vs default ${n(r.defaultMs * 1e3, 1)} us (${n(r.defaultMs / r.trials[0].ms, 2)}x)`]);
   }
 } else {

@@ -1,4 +1,4 @@
-import { dreamPropose, thresholdF32, topk, type Proposal } from './pick.ts';
+import { dreamPropose, selectProposals, topk, type Proposal } from './pick.ts';
 import { dreamTimesteps, dreamTransferCount } from './schedule.ts';
 import type { DecodeEvent, DecodeSession, RowDecision, StepKind } from './session.ts';
 
@@ -63,9 +63,9 @@ function* dreamWhole(sess: DecodeSession): Generator<DecodeEvent> {
       if (thresholdAlg) {
         const cur = quota[b] + carry[b];
         carry[b] = 0;
-        const top = topk(props, cur);
-        const best = top.reduce((a, j) => (props[j].confidence > props[a].confidence ? j : a), top[0]);
-        chosen = top.filter((j) => j === best || props[j].confidence >= Math.fround(o.threshold!));
+        // The top `cur`, then the threshold rule among them: the first kept, the rest by f32 >=.
+        const top = new Set(topk(props, cur));
+        chosen = selectProposals(props.map((p, j) => (top.has(j) ? p : { ...p, confidence: -Infinity })), o.rule);
         // Positions the quota asked for but no candidate filled also count as dropped.
         const dropped = cur - chosen.length;
         carry[b] += dropped;
@@ -120,7 +120,7 @@ function* dreamBlocks(sess: DecodeSession): Generator<DecodeEvent> {
         if (cands[b].length === 0) continue;
         const props = cands[b].map((_, j) => proposals(b, j));
         let chosen: number[];
-        if (o.alg === 'confidence_threshold') chosen = thresholdF32(props, o.threshold!);
+        if (o.alg === 'confidence_threshold') chosen = selectProposals(props, o.rule);
         else chosen = topk(props, i === S - 1 ? cands[b].length : dreamTransferCount(cands[b].length, t, i));
         rows.push(sess.commit(b, chosen.map((j) => cands[b][j]), chosen.map((j) => props[j].token), chosen.map((j) => props[j].confidence)));
       }

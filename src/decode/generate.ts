@@ -1,8 +1,12 @@
-import type { HostModel } from '../runtime/model.ts';
+import type { LoadedModel } from '../runtime/loaded-model.ts';
 import { dreamRoutine } from './dream-routines.ts';
 import { lladaRoutine } from './llada-routines.ts';
 import { resolveOptions, type GenerateOptions, type ResolvedOptions } from './options.ts';
-import { DecodeSession, type DecodeEvent, type StepKind } from './session.ts';
+import { traceDecodeEvent } from './step-trace.ts';
+import { DecodeSession, type DecodeEvent, type StepKind, type V2StepKind } from './session.ts';
+import { isBlockDiffusion } from '../models/fast-dllm-qwen.ts';
+import { refuseV2Options, resolveV2Options } from './v2-options.ts';
+import { V2Decode } from './v2-routine.ts';
 
 /** What a finished decode reports. */
 export interface DecodeResult {
@@ -16,7 +20,7 @@ export interface DecodeResult {
   generatedTokens: number;
   wallMs: number;
   /** Time per step by kind: refresh (full) vs cached steps. */
-  timeByKind: Record<StepKind, { ms: number; count: number }>;
+  timeByKind: Partial<Record<StepKind | V2StepKind, { ms: number; count: number }>>;
   options: ResolvedOptions;
 }
 
@@ -36,13 +40,19 @@ export function countGenerated(tokens: number[], eos: number, maskId: number): n
  * Decodes a batch of token-id prompts, yielding every step's decisions and finally the result.
  * Options are validated before any work.
  */
-export function* decodeIds(model: HostModel, prompts: number[][], options: GenerateOptions): Generator<DecodeStreamEvent> {
-  const opts = resolveOptions(options, model.config, prompts.map((p) => p.length));
-  const sess = new DecodeSession(model, prompts, opts);
+export function* decodeIds(model: LoadedModel, prompts: number[][], options: GenerateOptions): Generator<DecodeStreamEvent> {
+  const cfg = model.config, lengths = prompts.map((p) => p.length);
+  // Fast-dLLM v2 models decode block by block (v2-routine.ts); v1's options are refused there.
+  if (!isBlockDiffusion(cfg)) refuseV2Options(options, cfg);
+  const opts = isBlockDiffusion(cfg) ? resolveV2Options(options, cfg, lengths) : resolveOptions(options, cfg, lengths);
+  const sess = opts.v2 ? new V2Decode(model, prompts, opts) : new DecodeSession(model, prompts, opts);
   const t0 = performance.now();
-  const routine = model.config.logitShift ? dreamRoutine(sess) : lladaRoutine(sess);
+  const routine = sess instanceof V2Decode ? sess.run() : cfg.logitShift ? dreamRoutine(sess) : lladaRoutine(sess);
   try {
-    for (const ev of routine) yield ev;
+    for (const ev of routine) {
+      traceDecodeEvent(ev); // FASTDLLM_DEBUG=6
+      yield ev;
+    }
   } finally {
     sess.dispose();
   }
@@ -54,7 +64,8 @@ export function* decodeIds(model: HostModel, prompts: number[][], options: Gener
     type: 'done',
     result: {
       tokens, nfe: sess.nfe,
-      tokensPerForward: sess.nfe ? decoded / prompts.length / sess.nfe : 0,
+      // v2 rows decode one after another: its nfe is already the total over rows.
+      tokensPerForward: sess.nfe ? decoded / (opts.v2 ? 1 : prompts.length) / sess.nfe : 0,
       tokensPerSecond: wallMs > 0 ? generatedTokens / (wallMs / 1000) : 0,
       generatedTokens, wallMs, timeByKind: sess.timeByKind, options: opts,
     },
@@ -62,7 +73,7 @@ export function* decodeIds(model: HostModel, prompts: number[][], options: Gener
 }
 
 /** Runs decodeIds to the end. */
-export function decodeIdsToEnd(model: HostModel, prompts: number[][], options: GenerateOptions): DecodeResult {
+export function decodeIdsToEnd(model: LoadedModel, prompts: number[][], options: GenerateOptions): DecodeResult {
   for (const ev of decodeIds(model, prompts, options)) if (ev.type === 'done') return ev.result;
   throw new Error('decode ended without a result');
 }

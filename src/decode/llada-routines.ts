@@ -1,8 +1,8 @@
 import { isParallel } from './options.ts';
-import { lladaPropose, lladaSelect, type Proposal } from './pick.ts';
+import { lladaPropose, selectProposals, type Proposal } from './pick.ts';
 import { numTransferTokens } from './schedule.ts';
 import type { DecodeEvent, DecodeSession, RowDecision, RowLogits, StepKind } from './session.ts';
-import { buildLladaSelectGraph, LladaSelectStep } from './select-graph.ts';
+import { LladaSelectStep } from './select-graph.ts';
 import type { HeadDecisions } from '../runtime/forward.ts';
 import type { HostTensor } from '../runtime/buffers.ts';
 
@@ -28,9 +28,9 @@ export function* lladaRoutine(sess: DecodeSession): Generator<DecodeEvent> {
   // and no logits are read back.
   const greedy = o.temperature === 0 && o.remasking === 'low_confidence';
   const fromDecisions = greedy && sess.headDecisions;
-  // Where the executor keeps a canvas of its own (the GPU), the same selection graph runs there
-  // and scatters into it; a step then reads back only its record.
-  const onDevice = !!fromDecisions && sess.openDeviceStep(buildLladaSelectGraph(o, V, 'decisions'));
+  // Where the executor keeps a canvas of its own (the GPU), the same rule (o.rule) runs there and
+  // scatters into it; a step then reads back only its record.
+  const onDevice = !!fromDecisions && sess.openDeviceStep(o.rule);
   const irStep = greedy && !onDevice ? LladaSelectStep.create(o, V, fromDecisions ? 'decisions' : 'logits') : undefined;
 
   /** `src`: the step's logits, or the forward's own decisions ([B, R'] row-major). */
@@ -89,7 +89,7 @@ export function* lladaRoutine(sess: DecodeSession): Generator<DecodeEvent> {
     for (let b = 0; b < B && !irStep; b++) {
       if (!sess.active[b] || cands[b].length === 0) continue;
       const props: Proposal[] = cands[b].map((_, i) => lladaPropose(logits(b, i), o, sess.rngs[b], scratch));
-      const chosen = lladaSelect(props, o, k[b]);
+      const chosen = selectProposals(props, o.rule, k[b]);
       rows.push(sess.commit(b, chosen.map((i) => cands[b][i]), chosen.map((i) => props[i].token), chosen.map((i) => props[i].confidence)));
     }
     sess.updateEarlyExit();

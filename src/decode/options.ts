@@ -1,4 +1,5 @@
 import type { DecoderConfig } from '../models/define.ts';
+import { selectionRule, topkRule, type SelectionRule } from '../ir/select-rule.ts';
 
 export type CacheMode = 'none' | 'prefix' | 'dual';
 export type Remasking = 'low_confidence' | 'random';
@@ -31,6 +32,14 @@ export interface GenerateOptions {
   maskId?: number;
   /** Dream's schedule epsilon. */
   eps?: number;
+  /** Fast-dLLM v2 only (decode/v2-options.ts): sub-block length, default 8; divides the block (32). */
+  smallBlock?: number;
+  /** Fast-dLLM v2 only: reuse the block's K/V between sub-block steps (off by default, as published). */
+  blockCache?: boolean;
+  /** Fast-dLLM v2 only: the token that finishes a row; default config.json's eos_token_id. */
+  stopId?: number;
+  /** Fast-dLLM v2 only: what follows the first stop token; default config.json's pad_token_id. */
+  padId?: number;
 }
 
 /** Options after defaults and validation. */
@@ -52,6 +61,23 @@ export interface ResolvedOptions {
   maskId: number;
   eos: number;
   eps: number;
+  /**
+   * How each step chooses its tokens, made once here and handed to every target: LLaDA's factor,
+   * threshold (compared in f64) or top-k; Dream's threshold (compared in f32) for
+   * confidence_threshold, else top-k by its schedule.
+   */
+  rule: SelectionRule;
+  /** Set for Fast-dLLM v2 models only (decode/v2-options.ts); v1 fields then describe the same decode. */
+  v2?: V2Settings;
+}
+
+/** Fast-dLLM v2's own settings (REFERENCE-V2.md): block and sub-block lengths, block cache, ids. */
+export interface V2Settings {
+  blockLength: number;
+  smallBlock: number;
+  blockCache: boolean;
+  stopId: number;
+  padId: number;
 }
 
 /** An invalid option, named; thrown before any work. */
@@ -114,11 +140,13 @@ export function resolveOptions(o: GenerateOptions, cfg: DecoderConfig, promptLen
     if (n === 0) throw new OptionError('prompt', promptLengths.length > 1 ? `prompt ${i} is empty` : 'the prompt is empty');
     if (n + G > cfg.maxSeqLen) throw new OptionError('genLength', `prompt (${n} tokens) + genLength ${G} = ${n + G} exceeds the model's maximum of ${cfg.maxSeqLen}`);
   });
+  const rule = !dream ? selectionRule({ threshold: o.threshold, factor: o.factor }, 'f64')
+    : alg === 'confidence_threshold' ? selectionRule({ threshold: o.threshold }, 'f32') : topkRule();
   return {
     genLength: G, blockLength, steps, cache, threshold: o.threshold, factor: o.factor, remasking, alg, temperature, topP,
-    topK: o.topK, cfgScale, seed, earlyExit: o.earlyExit ?? false, maskId, eos: cfg.eosId, eps: o.eps ?? 1e-3,
+    topK: o.topK, cfgScale, seed, earlyExit: o.earlyExit ?? false, maskId, eos: cfg.eosId, eps: o.eps ?? 1e-3, rule,
   };
 }
 
 /** True when the routine unmasks by threshold or factor rather than a fixed count. */
-export const isParallel = (o: ResolvedOptions) => o.threshold !== undefined || o.factor !== undefined;
+export const isParallel = (o: ResolvedOptions) => o.rule.mode !== 'topk';

@@ -1,4 +1,5 @@
-import { argmaxRow, softmaxRow, selectFactorRow, selectThresholdRow, selectTopkRow } from '../runtime/reference/ops.ts';
+import { selectIndices, topkRule, type SelectionRule } from '../ir/select-rule.ts';
+import { argmaxRow, softmaxRow } from '../runtime/reference/ops.ts';
 import type { ResolvedOptions } from './options.ts';
 import type { Rng } from './rng.ts';
 
@@ -87,32 +88,15 @@ export function dreamPropose(logits: Float32Array, o: ResolvedOptions, rng: Rng,
   return { token, confidence };
 }
 
-/** Indices of `props` chosen by the LLaDA selection mode (fixed k, threshold or factor). */
-export function lladaSelect(props: Proposal[], o: ResolvedOptions, k: number): number[] {
-  const conf = new Float64Array(props.map((p) => p.confidence));
-  const sel = new Uint8Array(conf.length);
-  if (o.factor !== undefined) selectFactorRow(conf, 0, conf.length, o.factor, sel);
-  else if (o.threshold !== undefined) selectThresholdRow(conf, 0, conf.length, o.threshold, 'f64', sel);
-  else selectTopkRow(conf, 0, conf.length, k, sel);
-  return indices(sel);
+/**
+ * Indices of `props` (ascending) chosen by `rule` (ResolvedOptions.rule: the one selection rule,
+ * ir/select-rule.ts); `k` is the top-k count.
+ */
+export function selectProposals(props: Proposal[], rule: SelectionRule, k = 0): number[] {
+  return selectIndices(rule, props.map((p) => p.confidence), k);
 }
 
 /** The k most confident (ties to the lower index). */
 export function topk(props: Proposal[], k: number): number[] {
-  const sel = new Uint8Array(props.length);
-  selectTopkRow(props.map((p) => p.confidence), 0, props.length, k, sel);
-  return indices(sel);
-}
-
-/** The most confident plus every one >= threshold, compared in f32 (Dream). */
-export function thresholdF32(props: Proposal[], threshold: number): number[] {
-  const sel = new Uint8Array(props.length);
-  selectThresholdRow(props.map((p) => p.confidence), 0, props.length, threshold, 'f32', sel);
-  return indices(sel);
-}
-
-function indices(sel: Uint8Array): number[] {
-  const out: number[] = [];
-  sel.forEach((s, i) => { if (s) out.push(i); });
-  return out;
+  return selectProposals(props, topkRule(), k);
 }

@@ -3,18 +3,20 @@ import type { Graph } from '../ir/graph.ts';
 import { GraphExecutor } from '../runtime/executor.ts';
 import { referenceKernel } from '../runtime/reference/backend.ts';
 import type { HostTensor } from '../runtime/buffers.ts';
+import type { SelectionRule } from '../ir/select-rule.ts';
 import type { ResolvedOptions } from './options.ts';
 
 /**
- * LLaDA's greedy decision step as IR (REFERENCE.md section 3), so that every target runs the
- * same step: x0 = argmax(logits); confidence = softmax(logits)[x0] in f64; non-candidates get
- * -inf; select by fixed k, threshold or factor; scatter the chosen tokens into the canvas.
+ * LLaDA's greedy decision step as IR (REFERENCE.md section 3), for the host targets and inspect:
+ * x0 = argmax(logits); confidence = softmax(logits)[x0] in f64; non-candidates get -inf; select
+ * by `rule` (ResolvedOptions.rule; its select op applies ir/select-rule.ts); scatter the chosen
+ * tokens into the canvas. The device step does not read this graph: it takes the rule itself.
  * Inputs: logits [B, R, V] (source 'logits') or x0 [B, R] and confidence [B, R] f64 already
  * computed by the forward's fused head (source 'decisions'); positions [B, R] (canvas index of
  * each head row), candidate [B, R] (false for padding rows), canvas [B, L], k [B].
  * Outputs: canvas, x0, confidence, selected.
  */
-export function buildLladaSelectGraph(o: Pick<ResolvedOptions, 'threshold' | 'factor'>, vocab: number, source: SelectSource = 'logits'): Graph {
+export function buildLladaSelectGraph(rule: SelectionRule, vocab: number, source: SelectSource = 'logits'): Graph {
   const b = new GraphBuilder();
   const logits = source === 'logits' ? b.input('logits', 'f32', ['B', 'R', vocab]) : undefined;
   const positions = b.input('positions', 'i32', ['B', 'R']);
@@ -24,8 +26,8 @@ export function buildLladaSelectGraph(o: Pick<ResolvedOptions, 'threshold' | 'fa
   const x0 = logits ? b.argmax(logits) : b.input('x0', 'i32', ['B', 'R']);
   const rawConf = logits ? b.confidence(logits, 'prob', 'f64') : b.input('confidence', 'f64', ['B', 'R']);
   const conf = b.maskFill(rawConf, candidate, -Infinity);
-  const sel = o.factor !== undefined ? b.selectFactor(conf, o.factor)
-    : o.threshold !== undefined ? b.selectThreshold(conf, o.threshold, 'f64')
+  const sel = rule.mode === 'factor' ? b.selectFactor(conf, rule.factor)
+    : rule.mode === 'threshold' ? b.selectThreshold(conf, rule.threshold, rule.precision)
     : b.selectTopk(conf, k);
   b.output('canvas', b.scatterTokens(canvas, positions, x0, sel));
   b.output('x0', x0);
@@ -42,7 +44,7 @@ export class LladaSelectStep {
   private constructor(private readonly exec: GraphExecutor) {}
 
   static create(o: ResolvedOptions, vocab: number, source: SelectSource = 'logits'): LladaSelectStep {
-    const graph = buildLladaSelectGraph(o, vocab, source);
+    const graph = buildLladaSelectGraph(o.rule, vocab, source);
     return new LladaSelectStep(GraphExecutor.fromPrepared(graph, { kernelFor: referenceKernel }, () => { throw new Error('selection has no weights'); }));
   }
 

@@ -1,5 +1,5 @@
-import type { Graph } from '../ir/graph.ts';
-import type { DeviceDecodeStep, HostModel } from '../runtime/model.ts';
+import type { SelectionRule } from '../ir/select-rule.ts';
+import type { DeviceDecodeStep, LoadedModel } from '../runtime/loaded-model.ts';
 import { runDeviceStep, runForward, runForwardDecisions, checkTokenIds, type ForwardCall, type HeadDecisions } from '../runtime/forward.ts';
 import { debugLog } from '../env.ts';
 import { KvCache } from '../runtime/kv-cache.ts';
@@ -7,6 +7,8 @@ import type { ResolvedOptions } from './options.ts';
 import { Rng } from './rng.ts';
 
 export type StepKind = 'full' | 'prefix' | 'dual';
+/** Fast-dLLM v2's forwards (REFERENCE-V2.md): prompt prefill, window step, sub-block step, block commit. */
+export type V2StepKind = 'prefill' | 'block' | 'sub' | 'commit';
 
 /** What one forward decided for one batch row. */
 export interface RowDecision {
@@ -18,7 +20,7 @@ export interface RowDecision {
 }
 
 export type DecodeEvent =
-  | { type: 'step'; kind: StepKind; nfe: number; block: number; rows: RowDecision[]; ms: number }
+  | { type: 'step'; kind: StepKind | V2StepKind; nfe: number; block: number; rows: RowDecision[]; ms: number }
   | { type: 'block'; block: number; nfe: number };
 
 /** Logits of the requested rows: rows(b)[i] is the logits vector of head row i of batch row b. */
@@ -44,7 +46,7 @@ export class DecodeSession {
   private cfgCache: KvCache | undefined;
   private device: DeviceDecodeStep | undefined;
 
-  constructor(readonly model: HostModel, prompts: number[][], readonly opts: ResolvedOptions) {
+  constructor(readonly model: LoadedModel, prompts: number[][], readonly opts: ResolvedOptions) {
     const cfg = model.config;
     prompts.forEach((p, i) => checkTokenIds(p, cfg.vocabSize, prompts.length > 1 ? `prompt ${i}` : 'prompt'));
     this.batch = prompts.length;
@@ -122,15 +124,14 @@ export class DecodeSession {
   }
 
   /**
-   * Starts greedy steps whose selection runs on the device, over a canvas kept there (see
-   * DeviceDecodeStep), when the executor offers them for this selection graph; false (and the
-   * host path) otherwise.
+   * Starts greedy steps whose selection (by `rule`) runs on the device, over a canvas kept there
+   * (see DeviceDecodeStep), when the executor offers them; false (and the host path) otherwise.
    */
-  openDeviceStep(select: Graph): boolean {
+  openDeviceStep(rule: SelectionRule): boolean {
     if (this.device) return true;
     const make = this.model.executor.deviceDecodeStep;
     if (!make || this.opts.cfgScale > 0) return false;
-    const d = make.call(this.model.executor, select, this.x, this.batch, this.opts.maskId);
+    const d = make.call(this.model.executor, rule, this.x, this.batch, this.opts.maskId);
     if (typeof d === 'string') {
       debugLog(1, `decode: selection on the host (${d})`);
       return false;

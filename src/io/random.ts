@@ -82,6 +82,27 @@ export function seededNormal(seed: number): () => number {
   return () => rng.normal();
 }
 
+/**
+ * Random weights by name, `(name, shape) => Float32Array` as executors fetch them: norms near 1,
+ * everything else uniform with std `std(name)` (uniform and xorshift32: cheap for billions of
+ * values). Deterministic in (seed, name), so each tensor is the same whoever asks first.
+ */
+export function uniformWeights(seed: number, std: (name: string) => number = () => 0.05): (name: string, shape: readonly number[]) => Float32Array {
+  return (name, shape) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const out = new Float32Array(n);
+    let s = hashSeed(seed, name) | 1;
+    const isNorm = /norm|ln_f/.test(name);
+    const a = std(name) * Math.sqrt(3);
+    for (let i = 0; i < n; i++) {
+      s ^= s << 13; s ^= s >>> 17; s ^= s << 5; // xorshift32
+      const u = (s >>> 0) / 4294967296;
+      out[i] = isNorm ? 1 + 0.2 * (u - 0.5) : a * (2 * u - 1);
+    }
+    return out;
+  };
+}
+
 /** How a synthetic tensor is filled. */
 export type TensorInit =
   | { kind: 'normal'; std: number; mean?: number }

@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import { CheckpointError } from './errors.ts';
 import { INDEX_FILE_NAME, SINGLE_FILE_NAME } from './checkpoint.ts';
 import { f32ToF16Bits } from './half.ts';
-import { DTYPE_BYTES, numelOf } from './safetensors.ts';
+import { DTYPE_BYTES } from './safetensors.ts';
+import { numel } from '../util/math.ts';
 
 /** Dtypes the writer can produce from f32 values. */
 export type WriteDtype = 'F32' | 'BF16' | 'F16';
@@ -46,7 +47,7 @@ export function buildHeader(specs: readonly TensorSpec[], metadata?: Record<stri
   if (metadata && Object.keys(metadata).length > 0) json.__metadata__ = metadata;
   let offset = 0;
   for (const s of specs) {
-    const bytes = numelOf(s.shape) * DTYPE_BYTES[s.dtype];
+    const bytes = numel(s.shape) * DTYPE_BYTES[s.dtype];
     json[s.name] = { dtype: s.dtype, shape: s.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
@@ -82,12 +83,12 @@ export function writeSafetensors(file: string, specs: readonly TensorSpec[], fil
   const fd = fs.openSync(tmp, 'wx');
   try {
     writeAll(fd, header);
-    const maxNumel = specs.reduce((m, s) => Math.max(m, numelOf(s.shape)), 0);
+    const maxNumel = specs.reduce((m, s) => Math.max(m, numel(s.shape)), 0);
     const scratch = new Float32Array(Math.min(WRITE_CHUNK_ELEMENTS, maxNumel));
     const half = new Uint16Array(scratch.length);
     const bits = new Uint32Array(scratch.buffer);
     for (const s of specs) {
-      const n = numelOf(s.shape);
+      const n = numel(s.shape);
       for (let off = 0; off < n; off += scratch.length) {
         const len = Math.min(scratch.length, n - off);
         const chunk = scratch.subarray(0, len);
@@ -126,7 +127,7 @@ export function writeCheckpoint(dir: string, specs: readonly TensorSpec[], fill:
   let curBytes = 0;
   const max = opts.maxShardBytes ?? Infinity;
   for (const s of specs) {
-    const bytes = numelOf(s.shape) * DTYPE_BYTES[s.dtype];
+    const bytes = numel(s.shape) * DTYPE_BYTES[s.dtype];
     if (cur.length > 0 && curBytes + bytes > max) {
       shards.push(cur);
       cur = [];
@@ -153,7 +154,7 @@ export function writeCheckpoint(dir: string, specs: readonly TensorSpec[], fill:
     written.push(file);
     for (const s of group) {
       weightMap[s.name] = name;
-      total += numelOf(s.shape) * DTYPE_BYTES[s.dtype];
+      total += numel(s.shape) * DTYPE_BYTES[s.dtype];
     }
   });
   const indexFile = path.join(dir, INDEX_FILE_NAME);

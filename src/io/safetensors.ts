@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { CheckpointError } from './errors.ts';
 import { f16Table32 } from './half.ts';
+import { numel } from '../util/math.ts';
 
 /** Element types that may appear in a safetensors header. */
 export type StDtype =
@@ -48,13 +49,6 @@ export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 const READ_CHUNK_BYTES = 64 * 1024 * 1024;
 
 const LITTLE_ENDIAN = os.endianness() === 'LE';
-
-/** Number of elements of `shape` (1 for a scalar). */
-export function numelOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
 
 /** The parsed, validated content of a safetensors header. */
 export interface ParsedHeader {
@@ -114,8 +108,8 @@ export function parseHeader(headerBytes: Uint8Array, file: string, dataStart: nu
     if (end > dataSize) {
       throw new CheckpointError(`${where}: data_offsets [${begin}, ${end}] run past the data section (${dataSize} bytes; file truncated?)`, file, name);
     }
-    const numel = numelOf(shape as number[]);
-    const bytes = numel * DTYPE_BYTES[dtype];
+    const count = numel(shape as number[]);
+    const bytes = count * DTYPE_BYTES[dtype];
     if (!Number.isSafeInteger(bytes) || bytes !== end - begin) {
       throw new CheckpointError(`${where}: ${end - begin} bytes in data_offsets but shape [${shape.join(', ')}] of ${dtype} needs ${bytes}`, file, name);
     }
@@ -221,7 +215,7 @@ export class SafetensorsFile {
       throw new CheckpointError(`${this.path}: tensor '${name}' is ${t.dtype}; readF32 reads only F32, BF16 and F16 (use readRaw)`, this.path, name);
     }
     this.requireLittleEndian(name);
-    const n = numelOf(t.shape);
+    const n = numel(t.shape);
     if (out && out.length !== n) {
       throw new CheckpointError(`${this.path}: tensor '${name}' has ${n} elements, output array has ${out.length}`, this.path, name);
     }
@@ -250,7 +244,7 @@ export class SafetensorsFile {
     const t = this.info(name);
     if (t.dtype !== 'I32') throw new CheckpointError(`${this.path}: tensor '${name}' is ${t.dtype}, not I32`, this.path, name);
     this.requireLittleEndian(name);
-    const dst = new Int32Array(numelOf(t.shape));
+    const dst = new Int32Array(numel(t.shape));
     this.readRange(t, new Uint8Array(dst.buffer));
     return dst;
   }

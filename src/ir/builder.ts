@@ -1,6 +1,6 @@
 import type { DType } from './dtype.ts';
 import { Graph, type Node } from './graph.ts';
-import { IrValidationError, OP_RULES, type ConfidenceKind, type OpAttrs, type OpKind } from './ops.ts';
+import { IrValidationError, OP_RULES, type ComputeOp, type ConfidenceKind, type LeafOp, type OpAttrs } from './ops.ts';
 import type { Shape } from './shape.ts';
 
 /** A value under construction: a handle to a node of the builder's graph. */
@@ -82,6 +82,11 @@ export class GraphBuilder {
     return this.add_('silu', [x], {});
   }
 
+  /** GELU, tanh approximation (see OpAttrs['gelu']). */
+  gelu(x: Tensor): Tensor {
+    return this.add_('gelu', [x], {});
+  }
+
   add(a: Tensor, b: Tensor): Tensor {
     return this.add_('add', [a, b], {});
   }
@@ -154,7 +159,7 @@ export class GraphBuilder {
     return new Graph(this.nodes, this.outputs);
   }
 
-  private leaf(op: 'input' | 'param' | 'state', name: string, dtype: DType, shape: Shape): Tensor {
+  private leaf(op: LeafOp, name: string, dtype: DType, shape: Shape): Tensor {
     const key = `${op}:${name}`;
     if (this.named.has(key)) throw new IrValidationError(`${op} '${name}' declared twice`);
     const id = this.push({ op, inputs: [], attrs: { name }, dtype, shape });
@@ -162,7 +167,7 @@ export class GraphBuilder {
     return this.handle(id);
   }
 
-  private add_<K extends Exclude<OpKind, 'input' | 'param' | 'state'>>(op: K, ins: Tensor[], attrs: OpAttrs[K]): Tensor {
+  private add_<K extends ComputeOp>(op: K, ins: Tensor[], attrs: OpAttrs[K]): Tensor {
     for (const t of ins) {
       if (this.nodes[t.id] === undefined || this.nodes[t.id].dtype !== t.dtype) {
         throw new IrValidationError(`${op}: operand #${t.id} does not belong to this builder`);

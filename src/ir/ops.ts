@@ -22,6 +22,8 @@ export interface OpAttrs {
   repeat_kv: { kvHeads: number; headDim: number; repeats: number };
   attention: { heads: number; kvHeads: number; headDim: number; scale: number };
   silu: Record<string, never>;
+  /** GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+  gelu: Record<string, never>;
   add: Record<string, never>;
   mul: Record<string, never>;
   silu_mul: Record<string, never>;
@@ -42,11 +44,36 @@ export type ConfidenceKind = 'prob' | 'margin' | 'neg_entropy';
 
 export type OpKind = keyof OpAttrs;
 
-export const OP_KINDS = [
-  'input', 'param', 'state', 'embedding', 'matmul', 'rmsnorm', 'rope', 'cache_write', 'repeat_kv',
-  'attention', 'silu', 'add', 'mul', 'silu_mul', 'gather_rows', 'logit_shift', 'softmax', 'argmax',
-  'confidence', 'select_topk', 'select_threshold', 'select_factor', 'scatter_tokens', 'mask_fill',
-] as const satisfies readonly OpKind[];
+/** The leaves: values the runtime binds (inputs, weights, states); no op computes them. */
+export type LeafOp = 'input' | 'param' | 'state';
+
+/** Every op a kernel computes: what each per-op table (rule, reference, CPU, CUDA, checks) covers. */
+export type ComputeOp = Exclude<OpKind, LeafOp>;
+
+/**
+ * Elementwise ops and their operand counts. Each target keeps one small table keyed by
+ * ElementwiseOp (reference scalar, C++ body, CUDA expression, emulated scalar), so a new
+ * elementwise op needs one line in each and nothing else.
+ */
+export const ELEMENTWISE_ARITY = { silu: 1, gelu: 1, add: 2, mul: 2, silu_mul: 2 } as const satisfies Partial<Record<ComputeOp, 1 | 2>>;
+
+/** The elementwise ops (see ELEMENTWISE_ARITY). */
+export type ElementwiseOp = keyof typeof ELEMENTWISE_ARITY;
+
+/** One entry per elementwise op, made by `make`: the per-op tables' rows for the elementwise ops. */
+export function elementwiseTable<V>(make: (op: ElementwiseOp) => V): Record<ElementwiseOp, V> {
+  return Object.fromEntries((Object.keys(ELEMENTWISE_ARITY) as ElementwiseOp[]).map((op) => [op, make(op)])) as Record<ElementwiseOp, V>;
+}
+
+/** Every op kind, as a value; a Record over it, so a kind missing here is a type error. */
+const OP_KIND_SET: Record<OpKind, true> = {
+  input: true, param: true, state: true, embedding: true, matmul: true, rmsnorm: true, rope: true, cache_write: true, repeat_kv: true,
+  attention: true, silu: true, gelu: true, add: true, mul: true, silu_mul: true, gather_rows: true, logit_shift: true, softmax: true,
+  argmax: true, confidence: true, select_topk: true, select_threshold: true, select_factor: true, scatter_tokens: true, mask_fill: true,
+};
+
+/** Every op kind, in declaration order (tests check each per-op table against it). */
+export const OP_KINDS = Object.keys(OP_KIND_SET) as OpKind[];
 
 /** What a rule sees of an operand. */
 export interface ValueType {
@@ -87,10 +114,15 @@ function elementwise(op: string, a: ValueType, b: ValueType): ValueType {
   return a;
 }
 
+function unary(op: string, x: ValueType): ValueType {
+  floatArg(op, x, 'x');
+  return x;
+}
+
 type Rule<K extends OpKind> = (args: ValueType[], attrs: OpAttrs[K]) => ValueType;
 
 /** Validity rule and type inference of every op except the leaves (input, param, state). */
-export const OP_RULES: { [K in Exclude<OpKind, 'input' | 'param' | 'state'>]: Rule<K> } = {
+export const OP_RULES: { [K in ComputeOp]: Rule<K> } = {
   embedding([table, ids]) {
     need('embedding', table.shape.length === 2, `table must be [V, D], got ${shapeToString(table.shape)}`);
     int32Arg('embedding', ids, 'ids');
@@ -149,10 +181,8 @@ export const OP_RULES: { [K in Exclude<OpKind, 'input' | 'param' | 'state'>]: Ru
     sameDim('attention', keyMask.shape[0], q.shape[0], 'batch');
     return q;
   },
-  silu([x]) {
-    floatArg('silu', x, 'x');
-    return x;
-  },
+  silu: ([x]) => unary('silu', x),
+  gelu: ([x]) => unary('gelu', x),
   add: ([a, b]) => elementwise('add', a, b),
   mul: ([a, b]) => elementwise('mul', a, b),
   silu_mul: ([a, b]) => elementwise('silu_mul', a, b),
@@ -208,3 +238,60 @@ export const OP_RULES: { [K in Exclude<OpKind, 'input' | 'param' | 'state'>]: Ru
     return canvas;
   },
 };
+
+/** What an operand check sees of a node's operands at run time. */
+export interface OperandValues {
+  /** The values of operand i, or undefined where the target does not hold them on the host. */
+  data(i: number): ArrayLike<number> | undefined;
+  /** The resolved shape of operand i. */
+  shape(i: number): readonly number[];
+}
+
+/** Target limits an operand check enforces: the CUDA RoPE table covers positions below maxPosition. */
+export interface OperandLimits {
+  maxPosition?: number;
+}
+
+type OperandCheck = (v: OperandValues, limits: OperandLimits) => void;
+
+/** Every index of `data` inside [0, end), else a RangeError worded by `what`. */
+function indicesIn(data: ArrayLike<number> | undefined, end: number, what: (x: number, i: number) => string): void {
+  if (data) for (let i = 0; i < data.length; i++) if (data[i] < 0 || data[i] >= end) throw new RangeError(what(data[i], i));
+}
+
+/**
+ * Run-time bounds of operand values that generated kernels do not check, one entry per op
+ * (null: nothing to check). Every target runs them before a kernel reads an index, so bad input
+ * is an error naming the value, never a stray memory access.
+ */
+export const OPERAND_CHECKS: { [K in ComputeOp]: OperandCheck | null } = {
+  embedding: (v) => { const rows = v.shape(0)[0]; indicesIn(v.data(1), rows, (x, i) => `token id ${x} (at index ${i}) outside the vocabulary [0, ${rows})`); },
+  gather_rows: (v) => { const t = v.shape(0)[1]; indicesIn(v.data(1), t, (x) => `head row ${x} outside the window [0, ${t})`); },
+  cache_write(v) {
+    const start = v.data(2), t = v.shape(1)[1], kmax = v.shape(0)[1];
+    if (start && (start[0] < 0 || start[0] + t > kmax)) throw new RangeError(`cache write rows [${start[0]}, ${start[0] + t}) outside the cache's ${kmax} rows`);
+  },
+  attention(v) {
+    const kLen = v.shape(3)[1], kmax = v.shape(1)[1];
+    if (kLen > kmax) throw new RangeError(`attention over ${kLen} keys but the cache holds ${kmax} rows`);
+  },
+  rope: (v, { maxPosition }) => { if (maxPosition !== undefined) indicesIn(v.data(1), maxPosition, (x, i) => `position ${x} (at index ${i}) outside [0, ${maxPosition})`); },
+  matmul: null, rmsnorm: null, repeat_kv: null, silu: null, gelu: null, add: null, mul: null, silu_mul: null, logit_shift: null,
+  softmax: null, argmax: null, confidence: null, select_topk: null, select_threshold: null, select_factor: null, scatter_tokens: null, mask_fill: null,
+};
+
+/** Runs the operand check of `op` (leaves have none). */
+export function checkOperands(op: OpKind, v: OperandValues, limits: OperandLimits = {}): void {
+  if (op === 'input' || op === 'param' || op === 'state') return;
+  OPERAND_CHECKS[op]?.(v, limits);
+}
+
+/**
+ * Runs every node's operand check over a whole graph before anything launches (the CUDA
+ * executor's way; the CPU backend checks node by node): `data(id)` is a value's host copy,
+ * where there is one, and `shape(id)` its resolved shape.
+ */
+export function checkGraphOperands(nodes: readonly { op: OpKind; inputs: readonly number[] }[], data: (id: number) => ArrayLike<number> | undefined,
+  shape: (id: number) => readonly number[], limits: OperandLimits = {}): void {
+  for (const n of nodes) checkOperands(n.op, { data: (i) => data(n.inputs[i]), shape: (i) => shape(n.inputs[i]) }, limits);
+}

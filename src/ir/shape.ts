@@ -31,12 +31,6 @@ export function resolveShape(s: Shape, env: DimBindings): number[] {
   });
 }
 
-export function numel(dims: readonly number[]): number {
-  let n = 1;
-  for (const d of dims) n *= d;
-  return n;
-}
-
 /**
  * Binds the symbolic dims of `declared` against an actual shape, extending `env`.
  * Throws with `what` in the message when a static dim or an earlier binding disagrees.

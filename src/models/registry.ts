@@ -2,8 +2,9 @@ import type { DecoderConfig, ModelDefinition } from './define.ts';
 import { ConfigError } from './config-keys.ts';
 import { llada } from './llada.ts';
 import { dream } from './dream.ts';
+import { fastDllmQwen } from './fast-dllm-qwen.ts';
 
-const definitions: ModelDefinition<any>[] = [llada, dream];
+const definitions: ModelDefinition<any>[] = [llada, dream, fastDllmQwen];
 
 /** Adds a user-defined model; it wins over built-ins that also match its config. */
 export function registerModel<C extends DecoderConfig>(def: ModelDefinition<C>): void {

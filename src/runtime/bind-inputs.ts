@@ -1,5 +1,6 @@
 import type { Graph } from '../ir/graph.ts';
-import { bindShape, numel, type DimBindings } from '../ir/shape.ts';
+import { bindShape, type DimBindings } from '../ir/shape.ts';
+import { numel } from '../util/math.ts';
 import { bufMatches, type HostTensor } from './buffers.ts';
 
 /** A run's inputs and states checked against the graph: node id -> tensor, and the dims they bind. */

@@ -1,8 +1,10 @@
 import type { Graph } from '../ir/graph.ts';
-import { numel, resolveShape } from '../ir/shape.ts';
+import { resolveShape } from '../ir/shape.ts';
+import { numel } from '../util/math.ts';
 import { allocBuf, type Buf, type HostTensor } from './buffers.ts';
 import type { HostBackend, NodeKernel, PreparedGraph } from './kernel.ts';
-import { env as knobs } from '../env.ts';
+import { env as knobs, debugLog } from '../env.ts';
+import { printGraph } from '../ir/printer.ts';
 import { recordOpTime } from './op-timer.ts';
 import { lastTouch } from './liveness.ts';
 import { bindRunInputs } from './bind-inputs.ts';
@@ -10,10 +12,24 @@ import { bindRunInputs } from './bind-inputs.ts';
 /** Supplies a weight by name, already checked against the declared shape and upcast to f32. */
 export type WeightSource = (name: string, shape: number[]) => Float32Array;
 
+/** What GraphExecutor does besides running: poisoning (see FASTDLLM_POISON). */
+export interface GraphExecutorOptions {
+  /** Fill every output buffer before its kernel runs (default FASTDLLM_POISON, on). */
+  poison?: boolean;
+}
+
+/** NaN for floats, INT32_MIN for i32, 0xFF for bool: what a kernel leaves where it forgot to write. */
+export function poisonBuf(b: Buf): void {
+  if (b instanceof Float32Array || b instanceof Float64Array) b.fill(NaN);
+  else if (b instanceof Int32Array) b.fill(-0x80000000);
+  else b.fill(0xff);
+}
+
 /**
  * Runs a graph on the host, node by node, with buffers recycled by liveness (a value's buffer
  * returns to a size-keyed pool after its last reader). cache_write writes the state buffer in
- * place, so a step never copies the KV cache.
+ * place, so a step never copies the KV cache. Outputs are poisoned before their kernel runs, so
+ * a kernel that skips part of its output shows NaN (or a sentinel) rather than stale values.
  */
 export class GraphExecutor {
   private readonly pool = new Map<string, Buf[]>();
@@ -23,14 +39,16 @@ export class GraphExecutor {
     private readonly kernels: (NodeKernel | null)[],
     private readonly weights: Map<number, Float32Array>,
     private readonly lastUse: number[],
+    private readonly poison: boolean,
   ) {}
 
-  static async create(graph: Graph, backend: HostBackend, weightSource: WeightSource): Promise<GraphExecutor> {
-    return GraphExecutor.fromPrepared(graph, await backend.prepare(graph), weightSource);
+  static async create(graph: Graph, backend: HostBackend, weightSource: WeightSource, opts: GraphExecutorOptions = {}): Promise<GraphExecutor> {
+    if (knobs.debug >= 3) debugLog(3, `fused IR (${backend.name} backend):\n${printGraph(graph)}`);
+    return GraphExecutor.fromPrepared(graph, await backend.prepare(graph), weightSource, opts);
   }
 
   /** Binds weights and kernels of an already prepared graph (synchronous). */
-  static fromPrepared(graph: Graph, prepared: PreparedGraph, weightSource: WeightSource): GraphExecutor {
+  static fromPrepared(graph: Graph, prepared: PreparedGraph, weightSource: WeightSource, opts: GraphExecutorOptions = {}): GraphExecutor {
     const weights = new Map<number, Float32Array>();
     for (const n of graph.ofKind('param')) {
       if (n.shape.some((d) => typeof d !== 'number')) throw new Error(`param '${n.attrs.name}' has a symbolic shape`);
@@ -41,7 +59,7 @@ export class GraphExecutor {
     const last = lastTouch(graph.nodes.map((n) => [n.id, ...n.inputs]), Object.values(graph.outputs));
     const lastUse = graph.nodes.map((n) => last.get(n.id)!);
     const kernels = graph.nodes.map((n) => (n.op === 'input' || n.op === 'param' || n.op === 'state' ? null : prepared.kernelFor(n)));
-    return new GraphExecutor(graph, kernels, weights, lastUse);
+    return new GraphExecutor(graph, kernels, weights, lastUse, opts.poison ?? knobs.poison);
   }
 
   /** Runs once. `states` buffers are updated in place; returns the named outputs. */
@@ -70,9 +88,14 @@ export class GraphExecutor {
         out = this.take(n.dtype, numel(shape));
         owned[n.id] = true;
       }
+      if (this.poison && owned[n.id]) poisonBuf(out);
       const t0 = knobs.debug >= 2 ? performance.now() : 0;
       this.kernels[n.id]!(n.inputs.map((i) => bufs[i]!), n.inputs.map((i) => shapes[i]), out, shape);
-      if (knobs.debug >= 2) recordOpTime(n.op, performance.now() - t0);
+      if (knobs.debug >= 2) {
+        const ms = performance.now() - t0;
+        recordOpTime(n.op, ms);
+        debugLog(2, `  %${n.id} ${n.op} [${shape}] ${ms.toFixed(3)} ms`);
+      }
       bufs[n.id] = out;
       shapes[n.id] = shape;
       for (const i of n.inputs) {

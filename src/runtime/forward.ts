@@ -1,6 +1,6 @@
 import type { HostTensor } from './buffers.ts';
 import { KvCache } from './kv-cache.ts';
-import type { DeviceDecodeStep, DeviceStepRecord, HostModel } from './model.ts';
+import type { DeviceDecodeStep, DeviceStepRecord, LoadedModel } from './loaded-model.ts';
 
 /** One forward call of the standard contract (see ForwardIO in models/define.ts). */
 export interface ForwardCall {
@@ -30,7 +30,7 @@ function callInputs(call: ForwardCall): Record<string, HostTensor> {
 }
 
 /** Runs the model's forward graph; returns logits [batch, R, vocab]. */
-export function runForward(model: HostModel, call: ForwardCall, cache: KvCache): HostTensor {
+export function runForward(model: LoadedModel, call: ForwardCall, cache: KvCache): HostTensor {
   return model.executor.run(callInputs(call), cache.states, ['logits']).logits;
 }
 
@@ -44,7 +44,7 @@ export interface HeadDecisions {
  * Runs the forward graph and returns only the argmax token and its softmax probability per head
  * row (see ForwardExecutor.headDecisions); the logits stay where they were computed.
  */
-export function runForwardDecisions(model: HostModel, call: ForwardCall, cache: KvCache): HeadDecisions {
+export function runForwardDecisions(model: LoadedModel, call: ForwardCall, cache: KvCache): HeadDecisions {
   if (!model.executor.headDecisions) throw new Error(`${model.backend}: this executor does not compute head decisions`);
   const out = model.executor.run(callInputs(call), cache.states, ['x0', 'confidence']);
   return { x0: out.x0.data as Int32Array, confidence: out.confidence.data as Float64Array };
@@ -67,7 +67,7 @@ export function checkTokenIds(ids: ArrayLike<number>, vocab: number, what = 'tok
 }
 
 /** A plain full forward of equal-length rows: every position attends to every other, logits for all rows. */
-export function forwardFull(model: HostModel, rows: number[][]): HostTensor {
+export function forwardFull(model: LoadedModel, rows: number[][]): HostTensor {
   const batch = rows.length, t = rows[0]?.length ?? 0;
   if (batch === 0 || t === 0) throw new Error('forward: no tokens');
   if (rows.some((r) => r.length !== t)) throw new Error('forward: rows differ in length');

@@ -1,12 +1,10 @@
-import { join } from 'node:path';
 import { Checkpoint } from '../io/checkpoint.ts';
-import { loadHfConfig } from '../io/config.ts';
 import { CheckpointError } from '../io/errors.ts';
-import { fuse } from '../ir/passes/fuse.ts';
 import type { Graph } from '../ir/graph.ts';
-import { buildForwardGraph, type DecoderConfig, type ModelDefinition } from '../models/define.ts';
-import { findModelDefinition } from '../models/registry.ts';
+import type { DecoderConfig, ModelDefinition } from '../models/define.ts';
+import { buildModelGraph, readModelConfig } from './config-graph.ts';
 import type { WeightSource } from './executor.ts';
+import { checkConfigAgainstCheckpoint } from './config-check.ts';
 
 /** What every device needs to build an executor: the model's fused graph and its weights by name. */
 export interface ModelSource {
@@ -22,13 +20,12 @@ export interface ModelSource {
  * it to `build` (the CPU or the CUDA executor) and closes the checkpoint, whatever happens.
  */
 export async function withModelSource<T>(dir: string, definition: ModelDefinition<any> | undefined, build: (src: ModelSource) => Promise<T>): Promise<T> {
-  const hf = loadHfConfig(dir);
-  const file = join(dir, 'config.json');
-  const def: ModelDefinition<DecoderConfig> = definition ?? findModelDefinition(hf, file);
-  const config = def.fromHfConfig(hf, file);
+  const m = readModelConfig(dir, { definition });
+  const { file, hf, definition: def, config } = m;
   const ckpt = Checkpoint.open(dir);
   try {
-    const graph = fuse(buildForwardGraph(def, config, { hasWeight: (n) => ckpt.has(n) }));
+    checkConfigAgainstCheckpoint(def, config, hf, file, ckpt, dir);
+    const { graph } = buildModelGraph(m, (n) => ckpt.has(n));
     const weights: WeightSource = (name, shape) => {
       if (!ckpt.has(name)) throw new CheckpointError(`${dir}: tensor '${name}' missing from the checkpoint (needed by ${def.architecture} with this config.json)`, dir, name);
       const info = ckpt.info(name);

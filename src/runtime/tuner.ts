@@ -1,45 +1,11 @@
-import { createHash } from 'node:crypto';
-import { cpus } from 'node:os';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Graph } from '../ir/graph.ts';
 import { CPU_PRELUDE } from '../codegen/cpu/prelude.ts';
 import { packedWeights } from '../codegen/cpu/render.ts';
-import { DEFAULT_GEMM, gemmKey, gemmSpace, validGemm, type CpuTuning, type GemmConfig } from '../codegen/cpu/tuning.ts';
-import { env, debugLog } from '../env.ts';
+import { DEFAULT_GEMM, gemmKey, gemmSpace, type CpuGemmConfig } from '../codegen/cpu/tuning.ts';
+import { debugLog } from '../env.ts';
+import { median } from '../util/math.ts';
 import { compileCpuModule } from './native/cpu-backend.ts';
-import { mergeTuningFile } from './tuning-file.ts';
-
-/** One timed config. `ms` sums the medians over the token counts; a failure scores Infinity. */
-export interface TuneTrial { config: GemmConfig; ms: number; gflops: number }
-
-export interface TuneResult { key: string; n: number; k: number; tokens: number[]; trials: TuneTrial[]; best: GemmConfig; defaultMs: number }
-
-/** Where this machine's tuned configs live: one file per CPU model and core count. */
-export function tuningFile(): string {
-  const host = `${cpus()[0]?.model ?? 'cpu'}|${cpus().length}|${process.arch}`;
-  return join(env.cacheDir, 'tune', `cpu-${createHash('sha256').update(host).digest('hex').slice(0, 12)}.json`);
-}
-
-/** Reads the tuned GEMM configs; a missing or malformed file means defaults (with a warning). */
-export function loadCpuTuning(file = tuningFile()): CpuTuning {
-  if (!existsSync(file)) return {};
-  try {
-    const j = JSON.parse(readFileSync(file, 'utf8')) as { gemm?: CpuTuning };
-    const out: CpuTuning = {};
-    for (const [k, c] of Object.entries(j.gemm ?? {})) if (/^n\d+_k\d+$/.test(k) && validGemm(c)) out[k] = { kb: c.kb, mr: c.mr };
-    return out;
-  } catch (e) {
-    process.stderr.write(`fastdllm: ignoring unreadable tuning file ${file}: ${(e as Error).message}\n`);
-    return {};
-  }
-}
-
-/** Merges results into the tuning file (see mergeTuningFile). */
-export function saveCpuTuning(results: TuneResult[], file = tuningFile()): void {
-  mergeTuningFile(file, { host: cpus()[0]?.model, cores: cpus().length },
-    results.map((r) => ({ key: r.key, best: r.best, trials: { tokens: r.tokens, trials: r.trials.map((t) => ({ ...t.config, ms: t.ms })) } })));
-}
+import type { CpuTuneResult, CpuTuneTrial } from './cpu-tuning-file.ts';
 
 /** The packed GEMM shapes of a graph (the kernels tuning applies to). */
 export function gemmShapes(g: Graph): { n: number; k: number }[] {
@@ -51,14 +17,12 @@ export function gemmShapes(g: Graph): { n: number; k: number }[] {
   return [...seen.values()];
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
 /**
  * Times every config of every shape on random inputs (one module holds all variants: one
  * compile), at each token count, median of `reps` runs after warm-up; the best total wins.
  */
-export async function tuneGemms(shapes: { n: number; k: number }[], opts: { tokens: number[]; reps: number; cxx: { path: string; version: string } }): Promise<TuneResult[]> {
-  const variants: { key: string; shape: { n: number; k: number }; config: GemmConfig; sym: string }[] = [];
+export async function tuneGemms(shapes: { n: number; k: number }[], opts: { tokens: number[]; reps: number; cxx: { path: string; version: string } }): Promise<CpuTuneResult[]> {
+  const variants: { key: string; shape: { n: number; k: number }; config: CpuGemmConfig; sym: string }[] = [];
   const bodies: string[] = [];
   for (const s of shapes) {
     bodies.push(`extern "C" void tpack_n${s.n}_k${s.k}(const float* w, float* wp) { fd::pack_panels<${s.n}, ${s.k}>(w, wp); }`);
@@ -69,7 +33,7 @@ export async function tuneGemms(shapes: { n: number; k: number }[], opts: { toke
     }
   }
   const { lib } = await compileCpuModule(`// fastdllm GEMM tuning module\n${CPU_PRELUDE}\n${bodies.join('\n')}\n`, opts.cxx);
-  const results: TuneResult[] = [];
+  const results: CpuTuneResult[] = [];
   for (const s of shapes) {
     const key = gemmKey(s.n, s.k);
     const maxM = Math.max(...opts.tokens);
@@ -78,7 +42,7 @@ export async function tuneGemms(shapes: { n: number; k: number }[], opts: { toke
     const wp = new Float32Array(Math.ceil(s.n / 16) * 16 * s.k);
     lib.func(`tpack_n${s.n}_k${s.k}`, 'void', ['const float *', 'float *'])(w, wp);
     const out = new Float32Array(maxM * s.n);
-    const trials: TuneTrial[] = [];
+    const trials: CpuTuneTrial[] = [];
     for (const v of variants.filter((u) => u.key === key)) {
       let ms = 0, flops = 0;
       try {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.ts';
 import { hasCuda } from '../../src/runtime/cuda/device.ts';
 import { loadCases, loadForwardGolden, modelDir, relErr, type GoldenCase } from '../helpers/golden.ts';
+import { NO_GPU, itGated } from '../helpers/gates.ts';
 
 const FLAG = { generate: 'none', prefix_cache: 'prefix', dual_cache: 'dual' } as const;
 
@@ -112,7 +113,7 @@ describe('device selection (--device, --precision)', () => {
     expect(auto.stdout.trim()).toBe(JSON.parse(cpu.stdout).tokens[0].join(','));
   });
 
-  it.runIf(!hasCuda())('--device cuda without a GPU is a clear error, not a crash', () => {
+  itGated(NO_GPU, '--device cuda without a GPU is a clear error, not a crash', () => {
     for (const cmd of [['generate', ...m], ['forward', '--model', modelDir('llada_s3'), '--ids', '1,2,3']]) {
       const r = cli([...cmd, '--device', 'cuda']);
       expect(r.code, r.stderr).toBe(1);

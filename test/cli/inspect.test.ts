@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findNvcc } from '../../src/runtime/cuda/nvcc.ts';
 import { cli } from '../helpers/cli.ts';
 import { FIXTURES, modelDir } from '../helpers/golden.ts';
+import { NVCC, itGated } from '../helpers/gates.ts';
 
 const LLADA_8B = join(FIXTURES, 'configs', 'llada-8b-instruct.json');
 
@@ -25,7 +25,7 @@ describe('fastdllm inspect (no GPU)', () => {
     expect(bad.stderr).toContain('decode_window');
   });
 
-  it.runIf(findNvcc() !== null)('--json lists the decode step\'s kernels with grids and resources, the device step\'s own included', () => {
+  itGated(NVCC, '--json lists the decode step\'s kernels with grids and resources, the device step\'s own included', () => {
     const r = cli(['inspect', '--model', modelDir('llada_s20'), '--device-arch', 'sm_80', '--precision', 'f32', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const { kernels } = JSON.parse(r.stdout) as { kernels: { name: string; fuses: string[]; grid: number[]; block: number[]; registers: number; spillStores: number; spillLoads: number }[] };

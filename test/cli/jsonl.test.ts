@@ -2,12 +2,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readJsonLines } from '../../src/cli/jsonl.ts';
+import { badLine, readJsonLines, record } from '../../src/cli/jsonl.ts';
 
 describe('readJsonLines', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fdllm-jsonl-'));
   const file = (name: string, text: string) => { const f = join(dir, name); writeFileSync(f, text); return f; };
-  const num = (v: unknown) => (typeof v === 'number' ? v : 'needs a number');
+  const num = (v: unknown) => (typeof v === 'number' ? record(v) : badLine('needs a number'));
 
   it('reads one record per non-blank line', () => {
     expect(readJsonLines(file('ok.jsonl', '1\n\n2\n  \n3'), '--data', num)).toEqual([1, 2, 3]);

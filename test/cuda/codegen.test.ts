@@ -2,11 +2,12 @@ import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { bundleSource, moduleSource } from '../../src/codegen/cuda/module.ts';
 import { planCuda } from '../../src/codegen/cuda/plan.ts';
-import { graphFromConfig } from '../../src/runtime/cuda/config-graph.ts';
+import { graphFromConfig } from '../../src/runtime/config-graph.ts';
 import { findNvcc, nvccCubin, type KernelResources } from '../../src/runtime/cuda/nvcc.ts';
 import { CONFIG_FILES, HEAD_MODES, PRECISIONS, configKernels, configLabel } from './configs.ts';
 import type { CudaKernel } from '../../src/codegen/cuda/types.ts';
 import { fallbackGraph, SPLIT_SHAPE, splitKConfig, TEST_SHAPES, tinyGraph } from './gpu-helpers.ts';
+import { NVCC, describeGated } from '../helpers/gates.ts';
 
 describe('CUDA code generation (no GPU needed)', () => {
   it('is deterministic: the same IR gives byte-identical sources', () => {
@@ -60,7 +61,7 @@ async function pool<T>(jobs: (() => Promise<T>)[], width: number): Promise<T[]> 
   return out;
 }
 
-describe.runIf(findNvcc() !== null)('generated CUDA compiles with nvcc, no spills', () => {
+describeGated(NVCC, 'generated CUDA compiles with nvcc, no spills', () => {
   const ARCHS = ['sm_80', 'sm_90a'];
   it(`every kernel of ${CONFIG_FILES.length} configs, f32 and bf16, for ${ARCHS.join(' and ')}`, async () => {
     // One translation unit per (precision, arch, half): all configs' distinct kernels, so the

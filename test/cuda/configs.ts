@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { graphFromConfig, configLabel } from '../../src/runtime/cuda/config-graph.ts';
+import { graphFromConfig, configLabel } from '../../src/runtime/config-graph.ts';
 import { planCuda } from '../../src/codegen/cuda/plan.ts';
 import type { CudaKernel, CudaPrecision, HeadOutputs } from '../../src/codegen/cuda/types.ts';
 import { FIXTURES } from '../helpers/golden.ts';

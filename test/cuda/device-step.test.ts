@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { lowerSelectGraph } from '../../src/codegen/cuda/step-kernels.ts';
+import { selectScatterArgs } from '../../src/codegen/cuda/step-kernels.ts';
+import { SELECT_MODES, thresholdRule } from '../../src/ir/select-rule.ts';
 import { decodeIds, decodeIdsToEnd } from '../../src/decode/generate.ts';
 import { resolveOptions } from '../../src/decode/options.ts';
-import { buildLladaSelectGraph } from '../../src/decode/select-graph.ts';
 import { loadCudaModel, type CudaModel } from '../../src/runtime/cuda/model.ts';
 import { loadHostModel } from '../../src/runtime/model.ts';
 import { caseOptions } from '../helpers/case-options.ts';
@@ -30,14 +30,16 @@ async function emulatedModel(name: string): Promise<{ dev: EmulatedDevice; cm: C
 }
 
 describe('greedy LLaDA steps on the device canvas (emulated device)', () => {
-  it('lowers the selection graph of each mode, and refuses what select_scatter cannot run', () => {
-    const V = 50;
-    const lower = (o: { threshold?: number; factor?: number }) => lowerSelectGraph(buildLladaSelectGraph({ threshold: undefined, factor: undefined, ...o }, V, 'decisions'));
-    expect(lower({})).toMatchObject({ mode: 'topk', param: 0 });
-    expect(lower({ threshold: 0.9 })).toMatchObject({ mode: 'threshold', param: 0.9, fuses: ['mask_fill', 'select_threshold', 'scatter_tokens'] });
-    expect(lower({ factor: 1.5 })).toMatchObject({ mode: 'factor', param: 1.5 });
-    // From logits, x0 and confidence are computed inside the graph: not select_scatter's inputs.
-    expect(lowerSelectGraph(buildLladaSelectGraph({ threshold: undefined, factor: undefined }, V, 'logits'))).toMatch(/confidence must be an f64 input/);
+  it("plans select_scatter's arguments from the options' selection rule (no graph is read back)", async () => {
+    const { cm } = await emulatedModel('llada_s20');
+    const args = (o: { threshold?: number; factor?: number }) => selectScatterArgs(resolveOptions({ genLength: 8, blockLength: 8, ...o }, cm.config, [3]).rule);
+    expect(args({})).toEqual({ mode: SELECT_MODES.topk, param: 0 });
+    expect(args({ threshold: 0.9 })).toEqual({ mode: SELECT_MODES.threshold, param: 0.9 });
+    expect(args({ factor: 1.5 })).toEqual({ mode: SELECT_MODES.factor, param: 1.5 });
+    // Dream's rule compares in f32: the launch carries the threshold rounded once.
+    expect(selectScatterArgs(thresholdRule(0.9, 'f32'))).toEqual({ mode: SELECT_MODES.threshold, param: Math.fround(0.9) });
+    expect(new Set(Object.values(SELECT_MODES)).size).toBe(3);
+    cm.executor.dispose();
   });
 
   it('golden cases of every routine and mode: the CPU\'s tokens, nfe and per-step choices; one read-back per step', async () => {

@@ -1,8 +1,10 @@
 import koffi from 'koffi';
 import type { GemmDesc } from '../../src/codegen/cuda/gemm.ts';
 import type { CudaKernel, DeviceDType } from '../../src/codegen/cuda/types.ts';
+import type { ElementwiseOp } from '../../src/ir/ops.ts';
 import type { ParamBlock } from '../../src/runtime/ffi/cuda-driver.ts';
 import type { CudaContext, DeviceInfo } from '../../src/runtime/cuda/context.ts';
+import { ruleOfDeviceArgs, selectIndices } from '../../src/ir/select-rule.ts';
 
 /**
  * A CPU stand-in for CudaContext: device memory is host memory behind fake addresses, and each
@@ -192,7 +194,8 @@ export class EmulatedDevice {
       }
       case 'elementwise': {
         const a = this.view(ptr(0), m.in), b = ptr(1) ? this.view(ptr(1), m.in) : a, out = this.view(ptr(2), m.out);
-        for (let i = 0; i < int(3); i++) out[i] = m.op === 'add' ? a[i] + b[i] : m.op === 'mul' ? a[i] * b[i] : m.op === 'silu' ? silu(a[i]) : silu(a[i]) * b[i];
+        const op = EMULATED_ELEMENTWISE[m.op as ElementwiseOp];
+        for (let i = 0; i < int(3); i++) out[i] = op(a[i], b[i]);
         return;
       }
       case 'copy_rows': {
@@ -224,8 +227,13 @@ export class EmulatedDevice {
         }
         return;
       }
-      default:
-        throw new Error(`emulated device: no model of family ${k.family}`);
+      case 'host':
+        throw new Error(`emulated device: host kernel ${k.name} launched on the device`);
+      default: {
+        // Exhaustive over KernelFamily: a new family is a type error here until it has a model.
+        const unmodelled: never = k.family;
+        throw new Error(`emulated device: no model of family ${unmodelled}`);
+      }
     }
   }
 
@@ -343,28 +351,20 @@ export class EmulatedDevice {
   }
 
   /**
-   * select_scatter (fd_decode.cuh), from REFERENCE.md section 3 directly: sort each row's
-   * candidates by confidence (ties to the lower index), choose by mode, write the canvas and
-   * the record (choices in head-row order, then the masks left in [lo, hi)).
+   * select_scatter (fd_decode.cuh) by the one selection rule (ir/select-rule.ts): the rule its
+   * (mode, param) arguments stand for, applied to each row's confidences with non-candidates at
+   * -inf; writes the canvas and the record (choices in head-row order, then the masks left in [lo, hi)).
    */
   private selectScatter(ptr: (i: number) => bigint, int: (i: number) => number): void {
     const x0 = this.view(ptr(0), 'i32'), conf = this.view(ptr(1), 'f64'), args = this.bytes(ptr(2)), canvas = this.view(ptr(3), 'i32');
     const [B, R, L, mode, maskId] = [5, 6, 7, 8, 9].map(int);
-    const av = new DataView(args.buffer), param = av.getFloat64(0, true), lo = av.getInt32(8, true), hi = av.getInt32(12, true);
+    const av = new DataView(args.buffer), lo = av.getInt32(8, true), hi = av.getInt32(12, true);
+    const rule = ruleOfDeviceArgs(mode, av.getFloat64(0, true));
     const rec = new DataView(this.bytes(ptr(4)).buffer);
     for (let b = 0; b < B; b++) {
       const cand = (i: number) => av.getInt32(16 + 4 * B + 4 * (b * R + i), true);
-      const idx = Array.from({ length: R }, (_, i) => i).filter((i) => cand(i) >= 0);
-      const order = idx.slice().sort((i, j) => conf[b * R + j] - conf[b * R + i] || i - j);
-      let chosen: number[];
-      if (mode === 0) chosen = order.slice(0, av.getInt32(16 + 4 * b, true));
-      else if (mode === 1) chosen = order.filter((i, r) => r === 0 || conf[b * R + i] >= param);
-      else {
-        let t = order.findIndex((i, r) => conf[b * R + i] < (r === 0 ? -1 : 1 - param / (r + 2)));
-        if (t < 0 || t === order.length - 1) t = order.length;
-        chosen = order.slice(0, t);
-      }
-      chosen.sort((i, j) => i - j);
+      const row = Float64Array.from({ length: R }, (_, i) => (cand(i) >= 0 ? conf[b * R + i] : -Infinity));
+      const chosen = selectIndices(rule, row, av.getInt32(16 + 4 * b, true));
       chosen.forEach((i, n) => {
         canvas[b * L + cand(i)] = x0[b * R + i];
         rec.setFloat64(8 * (b * R + n), conf[b * R + i], true);
@@ -408,6 +408,15 @@ export class EmulatedDevice {
 
 const f = Math.fround;
 const silu = (x: number) => x / (1 + Math.exp(-x));
+
+/** The elementwise family's op (small-kernels.ts CUDA_ELEMENTWISE) per ElementwiseOp; b is a again for unary ops. */
+export const EMULATED_ELEMENTWISE: Record<ElementwiseOp, (a: number, b: number) => number> = {
+  add: (a, b) => a + b,
+  mul: (a, b) => a * b,
+  silu: (a) => silu(a),
+  silu_mul: (a, b) => silu(a) * b,
+  gelu: (a) => 0.5 * a * (1 + Math.tanh(0.7978845608028654 * (a + 0.044715 * a * a * a))),
+};
 const F32 = new Float32Array(1), U32 = new Uint32Array(F32.buffer);
 /** bf16 rounding (nearest even) of one value, as fd::f2bf. */
 function bfBits(x: number): number {

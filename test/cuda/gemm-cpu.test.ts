@@ -5,7 +5,8 @@ import { planCuda } from '../../src/codegen/cuda/plan.ts';
 import { DEVICE_BYTES, type CudaKernel } from '../../src/codegen/cuda/types.ts';
 import { fromBf16, ropeCosSin, toBf16 } from '../../src/runtime/cuda/weights.ts';
 import { Rng, SEED, SPLIT_SHAPE, splitKConfig, tinyGraph } from './gpu-helpers.ts';
-import { buildHarness, bytes, cxx, lengthPrefixed, runHarness, splitLike } from './cpu-threads/build.ts';
+import { buildHarness, bytes, lengthPrefixed, runHarness, splitLike } from './cpu-threads/build.ts';
+import { CXX, describeGated } from '../helpers/gates.ts';
 
 /**
  * The bf16 tensor-core GEMM's own CUDA source run on CPU threads (cpu-threads/cuda-shim.h:
@@ -95,7 +96,7 @@ function relNorm(a: Float32Array, r: Float32Array): number {
   return Math.sqrt(num / den);
 }
 
-describe.runIf(cxx !== null)('the mma GEMM\'s CUDA source on CPU threads', () => {
+describeGated(CXX, 'the mma GEMM\'s CUDA source on CPU threads', () => {
   it('split-K 2 and 4 give the one-kernel result; the one-kernel result matches a plain matmul', () => {
     const base = layerGemms(1), split2 = layerGemms(2), split4 = layerGemms(4);
     expect(split2.every((k) => k.reduce) && split4.every((k) => k.reduce)).toBe(true);
@@ -150,7 +151,7 @@ int main() {
   return buildHarness('head', `#include "cuda-shim.h"\n${bundleSource([gemm, select], 'head on CPU threads')}\n${main}`);
 }
 
-describe.runIf(cxx !== null)('the LM head\'s CUDA source on CPU threads', () => {
+describeGated(CXX, 'the LM head\'s CUDA source on CPU threads', () => {
   it('gathered rows, RMSNorm, bf16 matmul, then x0 and confidence from the tile statistics', () => {
     const dims = { ...SPLIT_SHAPE.dims, vocab: 333 }; // 6 column tiles, the last one partial
     const plan = planCuda(tinyGraph(dims), { precision: 'bf16', headOutputs: 'both' });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { hasCuda } from '../../src/runtime/cuda/device.ts';
 import { createCudaExecutor } from '../../src/runtime/cuda/executor.ts';
-import { allclose, TOL } from './gpu-helpers.ts';
-import { dualStepCalls, wideLlada, zeroStates } from './wide-model.ts';
+import { allclose, TOL, zeroStates } from './gpu-helpers.ts';
+import { dualStepCalls, wideLlada } from '../../bench/device/wide-model.ts';
+import { GPU, describeGated } from '../helpers/gates.ts';
 
 /**
  * bf16 at real width: a 4-layer LLaDA-8B-width model (random weights, in memory) in bf16 against
@@ -21,7 +21,7 @@ import { dualStepCalls, wideLlada, zeroStates } from './wide-model.ts';
  */
 const BF16_WIDE_REL_NORM = 2.5e-2;
 
-describe.runIf(hasCuda())('bf16 at LLaDA-8B width vs an f32 reference', () => {
+describeGated(GPU, 'bf16 at LLaDA-8B width vs an f32 reference', () => {
   it('4 layers, refresh + dual-cache step: logits within bf16 tolerance', async () => {
     const { graph, weights, vocab } = wideLlada(4, 16384);
     const calls = dualStepCalls(vocab);

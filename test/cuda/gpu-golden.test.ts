@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { hasCuda } from '../../src/runtime/cuda/device.ts';
 import { loadCudaModel, type CudaModel } from '../../src/runtime/cuda/model.ts';
 import { checkCaseOn } from '../decode/check-case.ts';
 import { compareVector, runVector } from '../helpers/forward-vector.ts';
 import { loadCases, loadForwardGolden, modelDir, type GoldenCase } from '../helpers/golden.ts';
+import { GPU, describeGated } from '../helpers/gates.ts';
 
 /**
  * The fixture models end to end on the GPU in f32: forward logits against the golden vectors
@@ -19,7 +19,7 @@ const model = (name: string) => {
   return m;
 };
 
-describe.runIf(hasCuda())('GPU (f32) forward vs golden logits', () => {
+describeGated(GPU, 'GPU (f32) forward vs golden logits', () => {
   for (const [name, g] of Object.entries(loadForwardGolden())) {
     it(`${name}: ${g.vectors.map((v) => v.call).join(', ')}`, async () => {
       const m = await model(name);
@@ -31,7 +31,7 @@ describe.runIf(hasCuda())('GPU (f32) forward vs golden logits', () => {
 /** FASTDLLM_GOLDEN_EVERY=n checks every n-th case only (a shorter device run); default all. */
 const EVERY = Number(process.env.FASTDLLM_GOLDEN_EVERY ?? 1);
 
-describe.runIf(hasCuda())('GPU (f32) golden decoding cases: the CPU\'s tokens and nfe', () => {
+describeGated(GPU, 'GPU (f32) golden decoding cases: the CPU\'s tokens and nfe', () => {
   for (const family of ['llada', 'dream'] as const) {
     const cases = loadCases(family).filter((_, i) => i % EVERY === 0);
     const groups = new Map<string, GoldenCase[]>();

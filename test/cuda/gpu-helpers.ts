@@ -1,7 +1,7 @@
 import { GraphBuilder } from '../../src/ir/builder.ts';
 import type { Graph } from '../../src/ir/graph.ts';
 import { fuse } from '../../src/ir/passes/fuse.ts';
-import { hashSeed, Rng } from '../../src/io/random.ts';
+import { Rng, uniformWeights } from '../../src/io/random.ts';
 import { declareForwardIO } from '../../src/models/define.ts';
 import { lmHead, swigluAttentionLayer } from '../../src/models/blocks.ts';
 import type { HostTensor } from '../../src/runtime/buffers.ts';
@@ -20,19 +20,8 @@ export const bf16Round = (x: Float32Array) => fromBf16(toBf16(x));
  * billions of values). Deterministic in (seed, name).
  */
 export function randomWeights(seed: number, std: (name: string) => number = () => 0.05, bf16 = false): WeightSource {
-  return (name, shape) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const out = new Float32Array(n);
-    let s = hashSeed(seed, name) | 1;
-    const isNorm = /norm|ln_f/.test(name);
-    const a = std(name) * Math.sqrt(3);
-    for (let i = 0; i < n; i++) {
-      s ^= s << 13; s ^= s >>> 17; s ^= s << 5; // xorshift32
-      const u = (s >>> 0) / 4294967296;
-      out[i] = isNorm ? 1 + 0.2 * (u - 0.5) : a * (2 * u - 1);
-    }
-    return bf16 ? bf16Round(out) : out;
-  };
+  const f = uniformWeights(seed, std);
+  return (name, shape) => (bf16 ? bf16Round(f(name, shape)) : f(name, shape));
 }
 
 /** Dimensions of a small test model (odd sizes on purpose). */
@@ -141,6 +130,7 @@ export function fallbackGraph(d: number, heads: number, kvHeads: number, vocab: 
   }
   const o = b.attention(qr, kc, vc, io.keyMask, { heads, kvHeads: heads, headDim: hd, scale: 1 / Math.sqrt(hd) });
   const h2 = b.add(h, b.matmul(o, b.param('wo', [d, d])));
+  b.output('gelu', b.gelu(h2));
   const act = b.mul(b.silu(b.matmul(h2, b.param('wg', [20, d]))), b.matmul(h2, b.param('wu', [20, d])));
   const h3 = b.add(h2, b.matmul(act, b.param('wd', [d, 20])));
   const rows = b.gatherRows(h3, io.headRows);

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { hasCuda } from '../../src/runtime/cuda/device.ts';
 import { createCudaExecutor } from '../../src/runtime/cuda/executor.ts';
 import { randomCall, randomWeights, Rng, SEED, SPLIT_SHAPE, splitKConfig, TEST_SHAPES as SHAPES, tinyGraph, zeroStates } from './gpu-helpers.ts';
 import { EmulatedDevice } from './emulated-device.ts';
 import { checkFallbacks, checkTinyModel, onGpu, type MakeExecutor } from './kernel-checks.ts';
+import { GPU, describeGated } from '../helpers/gates.ts';
 
 /** The same executor on a CPU model of the kernels that rounds to bf16 where they do (see emulated-device.ts). */
 const mirror: MakeExecutor = async (g, w, o) => {
@@ -21,7 +21,7 @@ const mirror: MakeExecutor = async (g, w, o) => {
  */
 const WINDOWS = [1, 7, 33, 129];
 
-describe.runIf(hasCuda())('CUDA kernels vs the CPU reference', () => {
+describeGated(GPU, 'CUDA kernels vs the CPU reference', () => {
   for (const { name, dims } of SHAPES) {
     for (const precision of ['f32', 'bf16'] as const) {
       it(`${name}, ${precision}: windows ${WINDOWS.join(', ')}`, () => checkTinyModel(onGpu, name, dims, precision, WINDOWS, 2, 140, mirror));

@@ -1,9 +1,10 @@
 import { decodeIds } from '../../src/decode/generate.ts';
-import { loadHostModel, type HostModel } from '../../src/runtime/model.ts';
+import { loadHostModel } from '../../src/runtime/model.ts';
+import type { LoadedModel } from '../../src/runtime/loaded-model.ts';
 import { caseOptions } from '../helpers/case-options.ts';
 import { modelDir, type GoldenCase } from "../helpers/golden.ts";
 
-const models = new Map<string, Promise<HostModel>>();
+const models = new Map<string, Promise<LoadedModel>>();
 const model = (name: string) => {
   let m = models.get(name);
   if (!m) models.set(name, (m = loadHostModel(modelDir(name), { backend: 'native' })));
@@ -16,7 +17,7 @@ export async function checkCase(c: GoldenCase): Promise<string[]> {
 }
 
 /** Decodes one case with a loaded model (CPU or GPU) and returns what differs (empty when exact). */
-export function checkCaseOn(m: HostModel, c: GoldenCase): string[] {
+export function checkCaseOn(m: LoadedModel, c: GoldenCase): string[] {
   const perStep: { kind: string; n: number; pos: number[] }[] = [];
   let result;
   for (const ev of decodeIds(m, [c.prompt], caseOptions(c))) {

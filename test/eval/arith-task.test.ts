@@ -49,10 +49,20 @@ describe('arith task generator', () => {
     expect(fnv1a32('')).toBe(0x811c9dc5);
     expect(fnv1a32('a')).toBe(0xe40c292c);
     expect(fnv1a32('foobar')).toBe(0xbf9cf968);
+    // mulberry32 as published (Tommy Ettinger's public-domain generator), written out here.
+    const published = (seed: number) => () => {
+      let t = (seed += 0x6d2b79f5);
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
     const r = makeRng(1);
-    const xs = [r(), r(), r()];
-    for (const x of xs) expect(x >= 0 && x < 1).toBe(true);
-    expect(new Set(xs).size).toBe(3);
+    // Seed 1's first values, as the published code prints them.
+    expect([r(), r(), r()]).toEqual([0.6270739405881613, 0.002735721180215478, 0.5274470399599522]);
+    for (const seed of [0, 7, 42, 0xdeadbeef]) {
+      const mine = makeRng(seed), ref = published(seed);
+      for (let i = 0; i < 1000; i++) expect(mine(), `seed ${seed} draw ${i}`).toBe(ref());
+    }
   });
 
   it('never puts a question in both splits, and dedupes within a split', () => {

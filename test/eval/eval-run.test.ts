@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { generate, loadModel } from '../../src/api.ts';
 import { arithSplit } from '../../src/eval/arith-task.ts';
 import { extractAnswer, isCorrect } from '../../src/eval/extract.ts';
+import { buildGsm8kPrompt } from '../../src/eval/gsm8k-prompt.ts';
 import { cli } from '../helpers/cli.ts';
 
 const ROW_KEYS = ['accuracy', 'cache', 'factor', 'mode', 'nfe', 'speedup', 'threshold', 'tokensPerForward', 'tokensPerSecond'];
@@ -80,10 +81,34 @@ describe('fastdllm eval: a short run on the embedded model', () => {
     expect(res.n).toBe(2);
     expect(res.rows.map((x: { mode: string }) => x.mode)).toEqual(['baseline', '+prefix cache']);
     for (const row of res.rows) expect(row.nfe).toBe(32);
+    // Every answer is scored: the tiny model gets none of these right, so each row's accuracy is 0.
+    for (const row of res.rows) expect(row.accuracy).toBe(0);
     const bad = join(dir, 'bad.jsonl');
     writeFileSync(bad, JSON.stringify(recs[0]) + '\n\n{"question":"q"}\n');
     const e = cli(['eval', '--task', 'gsm8k', '--data', bad, '--shots', '0', '--json']);
     expect(e.code).toBe(2);
     expect(e.stderr).toContain(`--data: ${bad} line 3 needs "question" and "answer" strings`);
   });
+
+  it('--task gsm8k scores each answer: its accuracy is a recount of the model\'s stated answers', async () => {
+    // Arithmetic problems in GSM8K's record format: questions the embedded model can answer.
+    const probs = arithSplit('heldout', 8);
+    const data = join(dir, 'gsm-arith.jsonl');
+    writeFileSync(data, probs.map((p) => JSON.stringify({ question: p.question, answer: `${p.answer}\n#### ${p.target}` })).join('\n') + '\n');
+    const r = cli(['eval', '--task', 'gsm8k', '--data', data, '--shots', '0', '--chat', '--n', '8', '--gen-length', '64', '--modes', 'baseline', '--json', '--device', 'cpu']);
+    expect(r.code, r.stderr).toBe(0);
+    const [row] = JSON.parse(r.stdout).rows;
+    const model = await loadModel(undefined, { device: 'cpu' });
+    let correct = 0;
+    for (const p of probs) {
+      const g = await generate(model, buildGsm8kPrompt(p.question, [], { cot: true }), { genLength: 64, blockLength: 32, steps: 64, cache: 'none', chat: true });
+      // The stated answer, read here without the extractor under test: "The answer is N", else the last number.
+      const stated = /The answer is (-?\d+)/.exec(g.text[0])?.[1] ?? g.text[0].match(/-?\d+/g)?.at(-1);
+      if (Number(stated) === p.target) correct++;
+    }
+    // Some right and some wrong, so a scorer that counts all or none fails.
+    expect(correct).toBeGreaterThan(0);
+    expect(correct).toBeLessThan(probs.length);
+    expect(row.accuracy).toBeCloseTo(correct / probs.length, 12);
+  }, 120_000);
 });

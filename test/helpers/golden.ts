@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 
 /** Paths and loaders of the golden fixtures (copied from shared/golden). */
 export const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 export const modelDir = (name: string) => join(FIXTURES, 'models', name);
+
+/** A fixture JSON file, stored gzipped (`name.gz`) to keep the repository light. */
+export const readFixtureJson = (name: string) => JSON.parse(gunzipSync(readFileSync(join(FIXTURES, `${name}.gz`))).toString('utf8'));
 
 export interface ForwardVector {
   call: 'full' | 'prefix' | 'dual';
@@ -24,7 +28,7 @@ export interface ForwardVector {
 export interface ForwardModel { family: string; vocab_size: number; mask_id: number; eos_id: number; vectors: ForwardVector[] }
 
 export function loadForwardGolden(): Record<string, ForwardModel> {
-  return JSON.parse(readFileSync(join(FIXTURES, 'forward.json'), 'utf8')).models;
+  return readFixtureJson('forward.json').models;
 }
 
 export interface GoldenCase {
@@ -42,7 +46,7 @@ export interface GoldenCase {
 }
 
 export function loadCases(family: 'llada' | 'dream'): GoldenCase[] {
-  return JSON.parse(readFileSync(join(FIXTURES, `${family}_cases.json`), 'utf8')).cases;
+  return readFixtureJson(`${family}_cases.json`).cases;
 }
 
 /** max |a - r| / max |r|. */

@@ -1,6 +1,7 @@
 /**
  * Fuzz the safetensors reader: every mutated file must either be rejected with a
- * CheckpointError or open and read every tensor at its declared byte length.
+ * CheckpointError or open with every header entry a tensor, no two overlapping, and every
+ * read equal to the file's bytes at the tensor's offsets.
  * SEED=n replays a run.
  */
 import * as fs from 'node:fs';
@@ -8,7 +9,8 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CheckpointError } from '../../src/io/errors.ts';
 import { Rng } from '../../src/io/random.ts';
-import { DTYPE_BYTES, numelOf, SafetensorsFile } from '../../src/io/safetensors.ts';
+import { DTYPE_BYTES, SafetensorsFile } from '../../src/io/safetensors.ts';
+import { numel } from '../../src/util/math.ts';
 import { rawSafetensors, tempDir } from './helpers.ts';
 
 const SEED = process.env.SEED ? Number(process.env.SEED) : (Date.now() % 1_000_000);
@@ -27,7 +29,7 @@ function baseHeader(): Record<string, unknown> {
   const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
   let off = 0;
   for (const [name, dtype, shape] of specs) {
-    const bytes = numelOf(shape) * DTYPE_BYTES[dtype as keyof typeof DTYPE_BYTES];
+    const bytes = numel(shape) * DTYPE_BYTES[dtype as keyof typeof DTYPE_BYTES];
     header[name] = { dtype, shape, data_offsets: [off, off + bytes] };
     off += bytes;
   }
@@ -153,8 +155,33 @@ function mutant(rng: Rng, base: Buffer, baseHeaderObj: Record<string, unknown>):
   return { bytes: Buffer.concat([base, extra]), label: 'extend' };
 }
 
-/** Open `file`; if it opens, every tensor must read at its declared size. Returns 'ok' or 'rejected'. */
-function check(file: string, size: number): 'ok' | 'rejected' {
+/** IEEE half to number, written out from the format (not the reader's table). */
+function f16(h: number): number {
+  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 31, m = h & 1023;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** The values a typed read must return, decoded from the file's own bytes. */
+function expectedValues(dtype: string, raw: Buffer): number[] | null {
+  const n = (w: number) => raw.length / w;
+  if (dtype === 'F32') return Array.from({ length: n(4) }, (_, i) => raw.readFloatLE(4 * i));
+  if (dtype === 'BF16') return Array.from({ length: n(2) }, (_, i) => { const b = Buffer.alloc(4); b.writeUInt32LE(raw.readUInt16LE(2 * i) << 16 >>> 0); return b.readFloatLE(0); });
+  if (dtype === 'F16') return Array.from({ length: n(2) }, (_, i) => Math.fround(f16(raw.readUInt16LE(2 * i))));
+  if (dtype === 'I32') return Array.from({ length: n(4) }, (_, i) => raw.readInt32LE(4 * i));
+  return null;
+}
+
+/** Equal element for element, NaN equal to NaN (a float's payload is not part of the promise). */
+const same = (a: ArrayLike<number>, b: number[]) => a.length === b.length && b.every((x, i) => Object.is(x, a[i]) || (Number.isNaN(x) && Number.isNaN(a[i])));
+
+/**
+ * Open `file`; if it opens, check what the parser promises, against the file's bytes: every
+ * entry of the header is a tensor, each lies in the data section at its declared size, no two
+ * overlap, and every read (raw and typed) returns exactly the bytes at its offsets.
+ */
+function check(file: string, bytes: Buffer): 'ok' | 'rejected' {
   let f: SafetensorsFile;
   try {
     f = SafetensorsFile.open(file);
@@ -163,17 +190,31 @@ function check(file: string, size: number): 'ok' | 'rejected' {
     throw e;
   }
   try {
-    for (const name of f.names()) {
+    const dataStart = 8 + Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, dataStart).toString('utf8')) as Record<string, unknown>;
+    const declared = Object.keys(header).filter((k) => k !== '__metadata__').sort();
+    const names = [...f.names()].sort();
+    if (JSON.stringify(names) !== JSON.stringify(declared)) throw new Error(`names ${JSON.stringify(names)} but the header declares ${JSON.stringify(declared)}`);
+    const ranges: [number, number, string][] = [];
+    for (const name of names) {
       const t = f.info(name);
-      const bytes = numelOf(t.shape) * DTYPE_BYTES[t.dtype];
-      if (t.end - t.begin !== bytes || t.end > size || t.begin < 8) throw new Error(`bad info ${JSON.stringify(t)}`);
-      if (f.readRaw(name).length !== bytes) throw new Error(`readRaw length of ${name}`);
-      if (t.dtype === 'F32' || t.dtype === 'BF16' || t.dtype === 'F16') {
-        if (f.readF32(name).length !== numelOf(t.shape)) throw new Error(`readF32 length of ${name}`);
-      } else if (t.dtype === 'I32') {
-        if (f.readI32(name).length !== numelOf(t.shape)) throw new Error(`readI32 length of ${name}`);
+      const size = numel(t.shape) * DTYPE_BYTES[t.dtype];
+      if (t.end - t.begin !== size || t.begin < dataStart || t.end > bytes.length) throw new Error(`bad info ${JSON.stringify(t)} (data ${dataStart}..${bytes.length})`);
+      const raw = f.readRaw(name);
+      if (!raw.equals(bytes.subarray(t.begin, t.end))) throw new Error(`readRaw of ${name} differs from the file's bytes [${t.begin}, ${t.end})`);
+      const want = expectedValues(t.dtype, raw);
+      if (want) {
+        const got = t.dtype === 'I32' ? f.readI32(name) : f.readF32(name);
+        if (!same(got, want)) throw new Error(`typed read of ${name} (${t.dtype}) differs from its bytes`);
       }
+      if (t.end > t.begin) ranges.push([t.begin, t.end, name]);
     }
+    ranges.sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < ranges.length; i++) {
+      if (ranges[i][0] < ranges[i - 1][1]) throw new Error(`tensors ${ranges[i - 1][2]} and ${ranges[i][2]} overlap`);
+    }
+    const used = ranges.reduce((s, r) => s + r[1] - r[0], 0);
+    if (used > bytes.length - dataStart) throw new Error(`${used} tensor bytes in a ${bytes.length - dataStart}-byte data section`);
   } finally {
     f.close();
   }
@@ -186,24 +227,24 @@ describe('safetensors fuzz', () => {
     const header = baseHeader();
     const base = rawSafetensors(header, new Uint8Array(dataBytes(header)).map((_, i) => (i * 37) & 255));
     const file = path.join(tmp.dir, 'fuzz.safetensors');
-    expect(check((fs.writeFileSync(file, base), file), base.length)).toBe('ok');
+    expect(check((fs.writeFileSync(file, base), file), base)).toBe('ok');
     const outcomes = { ok: 0, rejected: 0 };
     const failures: string[] = [];
-    const t0 = Date.now();
+    const t0 = performance.now();
     for (let i = 0; i < CASES; i++) {
       const { bytes, label } = mutant(rng, base, header);
       fs.writeFileSync(file, bytes);
       try {
-        outcomes[check(file, bytes.length)]++;
+        outcomes[check(file, bytes)]++;
       } catch (e) {
         if (failures.length < 10) failures.push(`case ${i} (${label}): ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
       }
     }
-    const ms = Date.now() - t0;
+    // Time is logged, not asserted: a wall-clock bound flakes on a loaded machine.
+    console.log(`safetensors fuzz: ${CASES} files in ${(performance.now() - t0).toFixed(0)} ms, ${outcomes.ok} read, ${outcomes.rejected} rejected`);
     expect(failures, `SEED=${SEED}`).toEqual([]);
     // The mix must exercise both paths.
     expect(outcomes.rejected).toBeGreaterThan(CASES / 4);
     expect(outcomes.ok).toBeGreaterThan(CASES / 20);
-    expect(ms).toBeLessThan(10_000);
   });
 });

@@ -5,12 +5,13 @@ import { referenceBackend } from '../../src/runtime/reference/backend.ts';
 import { nativeCpuBackend, findCxx } from '../../src/runtime/native/cpu-backend.ts';
 import type { HostTensor } from '../../src/runtime/buffers.ts';
 import { TEST_SEED, allcloseExcess, mulberry, randomF32 } from '../helpers/random.ts';
+import { CXX, describeGated } from '../helpers/gates.ts';
 
 /**
  * Every op with a generated C++ kernel, at odd sizes, in ONE graph (one compile): the native
  * kernels must match the TypeScript reference on fresh random inputs (f32: atol 1e-5, rtol 1e-4).
  */
-describe.runIf(findCxx())(`native CPU kernels vs reference (SEED=${TEST_SEED})`, () => {
+describeGated(CXX, `native CPU kernels vs reference (SEED=${TEST_SEED})`, () => {
   it('match on random inputs at sizes 1, 7, 33, 129', async () => {
     const rnd = mulberry(TEST_SEED);
     const b = new GraphBuilder();
@@ -41,6 +42,7 @@ describe.runIf(findCxx())(`native CPU kernels vs reference (SEED=${TEST_SEED})`,
     b.output('add', b.add(h, h2));
     b.output('mul', b.mul(h, h2));
     b.output('silu_mul', b.siluMul(h, h2));
+    b.output('gelu', b.gelu(h));
     // embedding
     const ids = Int32Array.from({ length: B * T }, () => Math.floor(rnd() * 129));
     inputs.ids = { data: ids, shape: [B, T] };

@@ -7,10 +7,12 @@ import { GraphExecutor } from '../../src/runtime/executor.ts';
 import { findCxx, nativeCpuBackend } from '../../src/runtime/native/cpu-backend.ts';
 import { gemmSpace, validGemm, DEFAULT_GEMM } from '../../src/codegen/cpu/tuning.ts';
 import { renderCpuModule } from '../../src/codegen/cpu/render.ts';
-import { loadCpuTuning, tuneGemms } from '../../src/runtime/tuner.ts';
+import { tuneGemms } from '../../src/runtime/tuner.ts';
+import { loadCpuTuning } from '../../src/runtime/cpu-tuning-file.ts';
 import { TEST_SEED, mulberry, randomF32 } from '../helpers/random.ts';
+import { CXX, describeGated } from '../helpers/gates.ts';
 
-describe.runIf(findCxx())('CPU GEMM tuning', () => {
+describeGated(CXX, 'CPU GEMM tuning', () => {
   it('every config of the space is valid and gives bit-identical results', async () => {
     expect(validGemm(DEFAULT_GEMM)).toBe(true);
     const rnd = mulberry(TEST_SEED);

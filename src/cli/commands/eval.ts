@@ -1,6 +1,6 @@
 import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { readJsonLines } from '../jsonl.ts';
+import { badLine, readJsonLines, record } from '../jsonl.ts';
 import { DEFAULT_MODEL_DIR, loadModel } from '../../api.ts';
 import { arithSplit } from '../../eval/arith-task.ts';
 import { thresholdChart } from '../../eval/chart.ts';
@@ -41,7 +41,7 @@ function progressBar(): (done: number, total: number, label: string) => void {
 function readGsm8k(file: string): Gsm8kRecord[] {
   return readJsonLines(file, '--data', (v) => {
     const r = v as Partial<Gsm8kRecord>;
-    return typeof r?.question === 'string' && typeof r.answer === 'string' ? (r as Gsm8kRecord) : 'needs "question" and "answer" strings';
+    return typeof r?.question === 'string' && typeof r.answer === 'string' ? record(r as Gsm8kRecord) : badLine('needs "question" and "answer" strings');
   });
 }
 

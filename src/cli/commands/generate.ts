@@ -1,8 +1,9 @@
-import { readJsonLines } from '../jsonl.ts';
+import { badLine, readJsonLines, record } from '../jsonl.ts';
 import { DEFAULT_MODEL_DIR, generateStream, loadModel, type GenerateResult, type Prompt } from '../../api.ts';
 import type { GenerateOptions } from '../../decode/options.ts';
 import { choiceFlag, DEVICE_FLAGS, DEVICE_HELP, idsFlag, intFlag, loadOptionsFromFlags, numFlag, parseFlags, UsageError } from '../args.ts';
 import { CanvasView } from '../visualize.ts';
+import { flagOptionsFor, V2_FLAGS, V2_HELP } from '../v2-flags.ts';
 
 const HELP = `usage: fastdllm generate [PROMPT] [--model DIR] (--prompt TEXT [--chat] | --prompt-ids 1,2,3 | --batch FILE.jsonl)
          [--gen-length N] [--block-length N] [--steps N] [--cache none|prefix|dual]
@@ -15,7 +16,7 @@ Without --model, runs the embedded arithmetic model. Defaults are Fast-dLLM's: -
 --threshold 0.9 (unless --factor, --steps or a fixed-schedule --alg is given), --block-length 32,
 --gen-length 64 (embedded model) or 128, --steps = --gen-length.
 --json prints {"tokens":[[...]],"text":[...],"nfe":N,"tokensPerForward":x,"tokensPerSecond":y}.
-${DEVICE_HELP}
+${V2_HELP}${DEVICE_HELP}
 `;
 
 const FLAGS = {
@@ -24,16 +25,16 @@ const FLAGS = {
   threshold: { type: 'string' }, factor: { type: 'string' }, remasking: { type: 'string' }, 'cfg-scale': { type: 'string' },
   alg: { type: 'string' }, 'top-p': { type: 'string' }, 'top-k': { type: 'string' }, temperature: { type: 'string' }, seed: { type: 'string' },
   'mask-id': { type: 'string' }, 'early-exit': { type: 'boolean' }, json: { type: 'boolean' }, 'show-speed': { type: 'boolean' },
-  visualize: { type: 'boolean' }, ...DEVICE_FLAGS, help: { type: 'boolean', short: 'h' },
+  visualize: { type: 'boolean' }, ...V2_FLAGS, ...DEVICE_FLAGS, help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** Reads --batch FILE.jsonl: one {"prompt": "..."} or {"promptIds": [...]} per line. */
 function readBatch(file: string): Prompt[] {
   return readJsonLines<Prompt>(file, '--batch', (v) => {
     const r = v as { prompt?: unknown; promptIds?: unknown } | null;
-    if (typeof r?.prompt === 'string') return r.prompt;
-    if (Array.isArray(r?.promptIds) && r.promptIds.every((x) => Number.isInteger(x))) return r.promptIds as number[];
-    return 'needs "prompt" (text) or "promptIds" (integers)';
+    if (typeof r?.prompt === 'string') return record(r.prompt);
+    if (Array.isArray(r?.promptIds) && r.promptIds.every((x) => Number.isInteger(x))) return record(r.promptIds as number[]);
+    return badLine('needs "prompt" (text) or "promptIds" (integers)');
   });
 }
 
@@ -71,12 +72,13 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const sources = [values.prompt !== undefined || positionals.length > 0, values['prompt-ids'] !== undefined, values.batch !== undefined].filter(Boolean).length;
   if (sources === 0) throw new UsageError('give a prompt: PROMPT, --prompt TEXT, --prompt-ids 1,2,3 or --batch FILE.jsonl');
   if (sources > 1 || positionals.length > 1 || (positionals.length && values.prompt !== undefined)) throw new UsageError('give exactly one of PROMPT, --prompt, --prompt-ids, --batch');
-  const opts = optionsFromFlags(values, !values.model);
+  let opts = optionsFromFlags(values, !values.model);
   const prompts: Prompt[] = values.batch ? readBatch(values.batch)
     : values['prompt-ids'] !== undefined ? [idsFlag(values['prompt-ids'], '--prompt-ids')]
     : [values.prompt ?? positionals[0]];
   const load = loadOptionsFromFlags(values);
   const model = await loadModel(values.model ?? DEFAULT_MODEL_DIR, load);
+  opts = flagOptionsFor(model.host.config, opts, values, !values.model);
   if (load.device === 'auto' && !values.json) process.stderr.write(`device: ${model.host.device?.device} [${model.host.backend}] ${model.host.device?.reason}\n`);
   const view = values.visualize ? new CanvasView(model, prompts.length, opts.genLength) : undefined;
   const streamText = !values.json && !view && prompts.length === 1 && !!model.tokenizer;

@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Checkpoint } from '../../io/checkpoint.ts';
 import { intFlag, parseFlags, UsageError } from '../args.ts';
-import { formatBytes, numelOf, specFromConfig } from '../model-spec.ts';
+import { graphFromConfig } from '../../runtime/config-graph.ts';
+import { numel } from '../../util/math.ts';
+import { formatBytes } from '../../util/format.ts';
 
 const HELP = `usage: fastdllm info --model DIR [--prompt-length N] [--gen-length N] [--batch N] [--json]
 Prints the architecture, parameter count, checkpoint dtypes and the memory a CPU run needs
@@ -20,9 +22,9 @@ export async function infoCommand(argv: string[]): Promise<number> {
   const hasCkpt = existsSync(join(dir, 'model.safetensors')) || existsSync(join(dir, 'model.safetensors.index.json'));
   const ckpt = hasCkpt ? Checkpoint.open(dir) : undefined;
   try {
-    const spec = specFromConfig(dir, ckpt ? (n) => ckpt.has(n) : undefined);
+    const spec = graphFromConfig(dir, {}, ckpt ? (n) => ckpt.has(n) : undefined);
     const c = spec.config;
-    const params = spec.weights.reduce((s, w) => s + numelOf(w.shape), 0);
+    const params = spec.weights.reduce((s, w) => s + numel(w.shape), 0);
     const B = intFlag(values.batch, '--batch', { min: 1 }) ?? 1;
     const L = (intFlag(values['prompt-length'], '--prompt-length', { min: 1 }) ?? 64) + (intFlag(values['gen-length'], '--gen-length', { min: 1 }) ?? 256);
     const kvBytes = 2 * c.nLayers * B * L * c.nKvHeads * c.headDim * 4;

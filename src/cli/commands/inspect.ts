@@ -4,22 +4,29 @@ import { moduleSource } from '../../codegen/cuda/module.ts';
 import { planCuda } from '../../codegen/cuda/plan.ts';
 import type { CudaPrecision, HeadOutputs } from '../../codegen/cuda/types.ts';
 import { Checkpoint } from '../../io/checkpoint.ts';
-import { graphFromConfig } from '../../runtime/cuda/config-graph.ts';
+import { graphFromConfig } from '../../runtime/config-graph.ts';
 import { probeCudaSync } from '../../runtime/cuda/device.ts';
 import { DECODE_STEP_DIMS, decodeStepKernels, inspectPlan, kernelIr, kernelPtx, kernelResources, kernelSass } from '../../runtime/cuda/inspect.ts';
 import { choiceFlag, intFlag, parseFlags, UsageError } from '../args.ts';
+import { cpuInspectEmit, inspectCpu } from './inspect-cpu.ts';
 import { buildLladaSelectGraph } from '../../decode/select-graph.ts';
+import { describeRule, factorRule, thresholdRule, topkRule } from '../../ir/select-rule.ts';
 import { printGraph } from '../../ir/printer.ts';
 
 const HELP = `usage: fastdllm inspect (--model DIR | --config FILE) [--device-arch sm_90a] [--precision f32|bf16]
                         [--head both|x0conf|logits] [--batch N --window N --cache N --head-rows N]
                         [--kernel NAME --emit ir|cu|ptx|sass|resources] [--json]
+       fastdllm inspect --device cpu (--model DIR | --config FILE) [--kernel NAME] [--emit cpp|ir|asm] [--json]
 Lists every CUDA kernel a decode step of the model launches (name, the IR ops it fuses, grid and
 block at a typical step: batch 1, window 32, cache 256, 32 head rows; registers, shared memory,
 spills), or prints one kernel's fused IR, CUDA source, PTX, SASS or resources. Needs no GPU:
 without NVRTC the kernels are compiled with nvcc. --device-arch defaults to the GPU's, else sm_90a.
 --head both (default) is how a GPU model loads for decoding: the LM head also computes x0 and
 confidence, and LLaDA's greedy steps add decode_window and select_scatter around the forward.
+--device cpu lists the C++ kernels of the CPU module a load compiles (name, what each fuses,
+launches per forward); --kernel NAME prints one (--emit cpp, the default, ir or asm); --emit
+without --kernel prints the whole module's C++ (the file FASTDLLM_DUMP_DIR receives, and the
+name an FASTDLLM_OVERRIDE_DIR file must have), its fused IR, or its assembly (g++ -S).
 `;
 
 /** `fastdllm inspect`: the generated kernels of a model, as a table, JSON, or one kernel's artifacts. */
@@ -28,11 +35,14 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     model: { type: 'string' }, config: { type: 'string' }, 'device-arch': { type: 'string' }, precision: { type: 'string' },
     head: { type: 'string' }, batch: { type: 'string' }, window: { type: 'string' }, cache: { type: 'string' }, 'head-rows': { type: 'string' },
     kernel: { type: 'string' }, emit: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    device: { type: 'string' },
   });
   if (values.help) { process.stdout.write(HELP); return 0; }
   if (!values.model === !values.config) throw new UsageError('give exactly one of --model DIR and --config FILE');
-  if (values.emit && !values.kernel) throw new UsageError('--emit needs --kernel NAME');
-  const emit = choiceFlag(values.emit, '--emit', ['ir', 'cu', 'ptx', 'sass', 'resources'] as const);
+  const device = choiceFlag(values.device, '--device', ['cuda', 'cpu'] as const) ?? 'cuda';
+  const cpuEmit = device === 'cpu' ? cpuInspectEmit(values) : undefined;
+  if (values.emit && !values.kernel && device === 'cuda') throw new UsageError('--emit needs --kernel NAME');
+  const emit = device === 'cuda' ? choiceFlag(values.emit, '--emit', ['ir', 'cu', 'ptx', 'sass', 'resources'] as const) : undefined;
   const precision: CudaPrecision = choiceFlag(values.precision, '--precision', ['f32', 'bf16'] as const) ?? 'bf16';
   const headOutputs: HeadOutputs = choiceFlag(values.head, '--head', ['logits', 'x0conf', 'both'] as const) ?? 'both';
   let arch = values['device-arch'];
@@ -62,6 +72,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--config: ${path} does not exist`);
   }
   try {
+    if (device === 'cpu') return await inspectCpu({ path, hasWeight, kernel: values.kernel, emit: cpuEmit, json: values.json });
     const { graph, config } = graphFromConfig(path, {}, hasWeight);
     const plan = planCuda(graph, { precision, headOutputs });
     // LLaDA's greedy steps select on the device; Dream's algs select from logits on the host.
@@ -109,7 +120,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
 /** The IR a decode-step kernel runs (it is not part of the forward graph). */
 function stepKernelIr(family: string, vocab: number): string {
   if (family !== 'select_scatter') return `# ${family}: copies the forward's window of token ids out of the device canvas (no IR op)\n`;
-  const modes = [['top-k (fixed steps)', {}], ['threshold 0.9', { threshold: 0.9 }], ['factor 1', { factor: 1 }]] as const;
-  return modes.map(([what, o]) => `# select_scatter runs the greedy selection graph, chosen by the decode options; ${what}:\n`
-    + printGraph(buildLladaSelectGraph({ threshold: undefined, factor: undefined, ...o }, vocab, 'decisions'))).join('\n');
+  const rules = [topkRule(), thresholdRule(0.9, 'f64'), factorRule(1)];
+  return rules.map((rule) => `# select_scatter runs the greedy selection step by the decode options' rule; ${describeRule(rule)}:\n`
+    + printGraph(buildLladaSelectGraph(rule, vocab, 'decisions'))).join('\n');
 }

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { randomCheckpointFill, type TensorInit } from '../../io/random.ts';
 import { writeCheckpoint } from '../../io/safetensors-writer.ts';
 import { choiceFlag, intFlag, parseFlags, UsageError } from '../args.ts';
-import { formatBytes, numelOf, specFromConfig } from '../model-spec.ts';
+import { graphFromConfig } from '../../runtime/config-graph.ts';
+import { numel } from '../../util/math.ts';
+import { formatBytes } from '../../util/format.ts';
 
 const HELP = `usage: fastdllm random-checkpoint --config FILE --out DIR [--dtype f32|bf16] [--seed S] [--shard-bytes N]
 Writes config.json and random weights (normal(0, 0.02), norms 1) for any model config,
@@ -25,13 +27,13 @@ export async function randomCheckpointCommand(argv: string[]): Promise<number> {
   if (!values.out) throw new UsageError('--out DIR is required');
   const dtype = choiceFlag(values.dtype ?? 'f32', '--dtype', ['f32', 'bf16'] as const)!;
   const seed = intFlag(values.seed, '--seed') ?? 0;
-  const spec = specFromConfig(values.config);
+  const spec = graphFromConfig(values.config);
   const specs = spec.weights.map((w) => ({ name: w.name, shape: w.shape, dtype: dtype === 'bf16' ? ('BF16' as const) : ('F32' as const), init: spec.definition.init?.(w.name, w.shape) ?? defaultInit(w.name, w.shape) }));
   mkdirSync(values.out, { recursive: true });
   const t0 = performance.now();
   const files = writeCheckpoint(values.out, specs, randomCheckpointFill(seed, specs), { maxShardBytes: intFlag(values['shard-bytes'], '--shard-bytes', { min: 1 }) });
   copyFileSync(values.config.endsWith('.json') ? values.config : join(values.config, 'config.json'), join(values.out, 'config.json'));
-  const params = specs.reduce((s, w) => s + numelOf(w.shape), 0);
+  const params = specs.reduce((s, w) => s + numel(w.shape), 0);
   const bytes = params * (dtype === 'bf16' ? 2 : 4);
   writeFileSync(join(values.out, 'RANDOM_WEIGHTS.txt'), `random weights, seed ${seed}, dtype ${dtype}: not a trained model\n`);
   process.stderr.write(`wrote ${files.length} file(s), ${params.toLocaleString('en-US')} parameters, ${formatBytes(bytes)} in ${((performance.now() - t0) / 1000).toFixed(1)} s -> ${values.out}\n`);

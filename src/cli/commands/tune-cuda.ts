@@ -1,11 +1,12 @@
 import { gemmConfigLabel } from '../../codegen/cuda/tuning.ts';
 import { readJsonObject } from '../../io/config.ts';
 import { randomCheckpointFill } from '../../io/random.ts';
-import { numel } from '../../ir/shape.ts';
-import { graphFromConfig } from '../../runtime/cuda/config-graph.ts';
+import { numel } from '../../util/math.ts';
+import { graphFromConfig } from '../../runtime/config-graph.ts';
 import { CudaContext } from '../../runtime/cuda/context.ts';
 import { resolveDevice } from '../../runtime/cuda/device.ts';
-import { cudaTuningFile, saveCudaTuning, tuneCudaGemms } from '../../runtime/cuda/tuner.ts';
+import { tuneCudaGemms } from '../../runtime/cuda/tuner.ts';
+import { cudaTuningFile, saveCudaTuning } from '../../runtime/cuda/tuning-file.ts';
 import { choiceFlag, intFlag, UsageError } from '../args.ts';
 
 type Flags = Record<string, string | boolean | undefined>;

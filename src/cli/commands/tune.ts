@@ -1,10 +1,8 @@
-import type { Graph } from '../../ir/graph.ts';
-import { fuse } from '../../ir/passes/fuse.ts';
-import { buildForwardGraph } from '../../models/define.ts';
 import { findCxx } from '../../runtime/native/cpu-backend.ts';
-import { gemmShapes, saveCpuTuning, tuneGemms, tuningFile } from '../../runtime/tuner.ts';
+import { gemmShapes, tuneGemms } from '../../runtime/tuner.ts';
+import { cpuTuningFile, saveCpuTuning } from '../../runtime/cpu-tuning-file.ts';
 import { choiceFlag, intFlag, parseFlags, UsageError } from '../args.ts';
-import { specFromConfig } from '../model-spec.ts';
+import { graphFromConfig } from '../../runtime/config-graph.ts';
 import { tuneCudaCommand } from './tune-cuda.ts';
 
 const HELP = `usage: fastdllm tune (--model DIR | --config FILE) [--tokens 256,32] [--reps 15] [--json] [--dry-run]
@@ -12,7 +10,7 @@ const HELP = `usage: fastdllm tune (--model DIR | --config FILE) [--tokens 256,3
                      [--rows 32,288] [--cache-rows 288] [--reps 10] [--space all|split] [--json] [--dry-run]
 Autotunes the CPU GEMM kernels of a model's forward: times every config of the tuning space
 (k-block x row tile) for each weight shape at the given window sizes, keeps the fastest, and
-saves it for this machine (${tuningFile()}). Generated kernels use it from then on. A config
+saves it for this machine (${cpuTuningFile()}). Generated kernels use it from then on. A config
 never changes results, only speed. --dry-run times without saving.
 --device cuda tunes the generated CUDA GEMMs instead, on the GPU: every tile config (rows x
 k-tile x pipeline stages x split-K) on a decode's forwards (--rows: the window sizes, a cached
@@ -38,18 +36,17 @@ export async function tuneCommand(argv: string[]): Promise<number> {
   const reps = intFlag(values.reps, '--reps', { min: 1 }) ?? 15;
   const cxx = findCxx();
   if (!cxx) throw new Error('tune: no C++ compiler found (set CXX or install g++)');
-  const spec = specFromConfig(src);
-  const graph: Graph = fuse(buildForwardGraph(spec.definition, spec.config, { hasWeight: (n) => spec.weights.some((w) => w.name === n) }));
+  const { graph } = graphFromConfig(src);
   const results = await tuneGemms(gemmShapes(graph), { tokens, reps, cxx });
   if (!values['dry-run']) saveCpuTuning(results);
   if (values.json) {
-    process.stdout.write(JSON.stringify({ file: values['dry-run'] ? null : tuningFile(), results }) + '\n');
+    process.stdout.write(JSON.stringify({ file: values['dry-run'] ? null : cpuTuningFile(), results }) + '\n');
     return 0;
   }
   for (const r of results) {
     process.stdout.write(`gemm ${r.key} (tokens ${r.tokens.join('+')}): best kb ${r.best.kb} mr ${r.best.mr}, ${r.trials[0].ms.toFixed(3)} ms vs default ${r.defaultMs.toFixed(3)} ms (${(r.defaultMs / r.trials[0].ms).toFixed(2)}x)\n`);
     for (const t of r.trials) process.stdout.write(`    kb ${String(t.config.kb).padStart(4)} mr ${t.config.mr}  ${t.ms.toFixed(3).padStart(9)} ms  ${t.gflops.toFixed(1).padStart(6)} GFLOP/s\n`);
   }
-  process.stdout.write(values['dry-run'] ? 'dry run: nothing saved\n' : `saved to ${tuningFile()}\n`);
+  process.stdout.write(values['dry-run'] ? 'dry run: nothing saved\n' : `saved to ${cpuTuningFile()}\n`);
   return 0;
 }

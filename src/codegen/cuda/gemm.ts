@@ -1,6 +1,6 @@
 import { cType, f32Literal, identNumber } from './text.ts';
 import type { CudaPrecision, DeviceDType } from './types.ts';
-import { gemmConfigLabel, type GemmConfig } from './tuning.ts';
+import { gemmConfigLabel, type CudaGemmConfig } from './tuning.ts';
 
 /** One column range of a multi-output GEMM: where its pairs go and whether RoPE rotates them. */
 export interface GemmSegment {
@@ -28,7 +28,7 @@ export interface GemmDesc {
   bias: boolean;
   res: boolean;
   epi: GemmEpilogue;
-  cfg: GemmConfig;
+  cfg: CudaGemmConfig;
 }
 
 /** The kernel parameters every GEMM takes, in order (see GemmArgs in fd_gemm.cuh). */

@@ -1,5 +1,5 @@
 import type { Graph, Node } from '../../ir/graph.ts';
-import { defaultGemmConfig, gemmValid, type GemmConfig, type GemmShape } from './tuning.ts';
+import { defaultGemmConfig, gemmValid, type CudaGemmConfig, type GemmShape } from './tuning.ts';
 import type { CudaPrecision, DeviceDType, IntExpr, PackSpec, ParamSpec, ScratchSpec } from './types.ts';
 
 /** Shared state of one planning run: weight packs, scratch buffers, storage, small helpers. */
@@ -11,7 +11,7 @@ export class PlanBuilder {
     readonly g: Graph,
     readonly precision: CudaPrecision,
     readonly storage: Map<number, DeviceDType>,
-    private readonly tuned?: (shape: GemmShape, head: boolean) => GemmConfig | undefined,
+    private readonly tuned?: (shape: GemmShape, head: boolean) => CudaGemmConfig | undefined,
   ) {}
 
   node(id: number): Node {
@@ -73,7 +73,7 @@ export class PlanBuilder {
     return [...this.scratch.values()];
   }
 
-  gemmConfig(shape: GemmShape, head = false): GemmConfig {
+  gemmConfig(shape: GemmShape, head = false): CudaGemmConfig {
     const t = this.tuned?.(shape, head);
     const cfg = t && gemmValid(t, shape, this.precision, head) === null ? t : defaultGemmConfig(this.precision, head);
     const why = gemmValid(cfg, shape, this.precision, head);

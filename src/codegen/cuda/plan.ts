@@ -6,14 +6,14 @@ import { renderNodeKernel } from './render-node.ts';
 import { PlanBuilder } from './plan-builder.ts';
 import { planStepKernels } from './step-kernels.ts';
 import type { CudaKernel, CudaPlan, CudaPrecision, DeviceDType, HeadOutputs } from './types.ts';
-import type { GemmConfig, GemmShape } from './tuning.ts';
+import type { CudaGemmConfig, GemmShape } from './tuning.ts';
 
 export interface PlanOptions {
   precision: CudaPrecision;
   /** What the LM head returns (default: full logits, what the CPU decode path reads). */
   headOutputs?: HeadOutputs;
   /** A tuned GEMM config for a shape, `head` for the LM head's (default, or when not valid there: defaultGemmConfig). */
-  gemmConfig?: (shape: GemmShape, head: boolean) => GemmConfig | undefined;
+  gemmConfig?: (shape: GemmShape, head: boolean) => CudaGemmConfig | undefined;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { ELEMENTWISE_ARITY, type ElementwiseOp } from '../../ir/ops.ts';
 import { cType, f32Literal, identNumber } from './text.ts';
 import type { DeviceDType } from './types.ts';
 import type { AttentionConfig } from './tuning.ts';
@@ -50,11 +51,22 @@ export function rmsnormShim(d: { width: number; eps: number; in: DeviceDType; ou
     'const void* x, const float* w, void* out, int M', 'fd::rmsnorm_rows<CFG>(x, w, out, M)', 256);
 }
 
-export const ELEMENTWISE_OPS = { add: 0, mul: 1, silu: 2, silu_mul: 3 } as const;
+/**
+ * The CUDA expression of each elementwise op over f32 operands a and b (b unused by unary ops).
+ * It becomes the config's op(): fd::elementwise in fd_misc.cuh is the same loop for every op.
+ */
+export const CUDA_ELEMENTWISE: Record<ElementwiseOp, string> = {
+  add: 'a + b',
+  mul: 'a * b',
+  silu: 'fd::silu(a)',
+  silu_mul: 'fd::silu(a) * b',
+  gelu: '0.5f * a * (1.f + tanhf(0.797884561f * (a + 0.044715f * a * a * a)))',
+};
 
-export function elementwiseShim(d: { op: keyof typeof ELEMENTWISE_OPS; in: DeviceDType; out: DeviceDType }): Shim {
-  return wrap(`ew_${d.op}_${d.in}_${d.out}`, [`typedef ${cType(d.in)} IT;`, `typedef ${cType(d.out)} OT;`, `static constexpr int OP = ${ELEMENTWISE_OPS[d.op]};`],
-    'const void* a, const void* b, void* out, long long n', 'fd::elementwise<CFG>(a, b, out, n)', 256);
+export function elementwiseShim(d: { op: ElementwiseOp; in: DeviceDType; out: DeviceDType }): Shim {
+  return wrap(`ew_${d.op}_${d.in}_${d.out}`, [`typedef ${cType(d.in)} IT;`, `typedef ${cType(d.out)} OT;`, `static constexpr bool BINARY = ${ELEMENTWISE_ARITY[d.op] === 2};`,
+    `static __device__ __forceinline__ float op(float a, float b) { return ${CUDA_ELEMENTWISE[d.op]}; }`],
+  'const void* a, const void* b, void* out, long long n', 'fd::elementwise<CFG>(a, b, out, n)', 256);
 }
 
 export const COPY_MODES = { gather: 0, shift: 1, cache_write: 2 } as const;

@@ -1,12 +1,13 @@
-import type { Graph, Node } from '../../ir/graph.ts';
+import type { Graph } from '../../ir/graph.ts';
+import { ruleParam, SELECT_MODES, type SelectionRule } from '../../ir/select-rule.ts';
 import type { OpAttrs } from '../../ir/ops.ts';
 import type { CudaKernel, IntExpr, ParamSpec } from './types.ts';
 
 /**
  * The decode step's kernels around a forward graph (templates/fd_decode.cuh): `decode_window`
  * copies the forward's window of token ids out of the device canvas, and `select_scatter` runs
- * the greedy selection step (decode/select-graph.ts: mask_fill, select, scatter_tokens) on the
- * head's x0 and confidence, writes the chosen tokens into the canvas, and leaves the step's
+ * the greedy selection step (mask_fill, the selection rule of ir/select-rule.ts, scatter_tokens)
+ * on the head's x0 and confidence, writes the chosen tokens into the canvas, and leaves the step's
  * record for one read-back. They are planned with the forward (their grids are in its dims:
  * the `ids` and `headRows` inputs) and launched by the device decode step, which LLaDA's greedy
  * routines use; Dream's algs select from the logits on the host (not lowered yet).
@@ -33,7 +34,7 @@ export function planStepKernels(g: Graph): CudaKernel[] {
       ...base,
       name: 'select_scatter',
       family: 'select_scatter',
-      fuses: ['mask_fill', 'select_topk|select_threshold|select_factor', 'scatter_tokens', 'mask count'],
+      fuses: ['mask_fill', 'selection rule (topk | threshold | factor)', 'scatter_tokens', 'mask count'],
       shim: 'extern "C" __global__ void __launch_bounds__(256) select_scatter(const fd::i32* x0, const double* conf, const fd::u8* args, fd::i32* canvas,\n'
         + '    fd::u8* record, int B, int R, int L, int mode, int mask_id) {\n'
         + '  fd::select_scatter<256>(x0, conf, args, canvas, record, B, R, L, mode, mask_id);\n}\n',
@@ -49,46 +50,19 @@ function inputNamed(g: Graph, name: string): number | undefined {
   return g.nodes.find((n) => n.op === 'input' && (n.attrs as OpAttrs['input']).name === name)?.id;
 }
 
-/** select_scatter's mode argument (fd_decode.cuh's SELECT_* values). */
-export const SELECT_MODES = { topk: 0, threshold: 1, factor: 2 } as const;
-
-/** A selection step lowered to select_scatter's launch arguments. */
-export interface LoweredSelect {
-  mode: keyof typeof SELECT_MODES;
-  /** The threshold (rounded to f32 when the op compares in f32) or the factor; 0 for top-k. */
+/** select_scatter's launch arguments that carry the rule. */
+export interface SelectScatterArgs {
+  /** The mode number (ir/select-rule.ts's SELECT_MODES, which fd_decode.cuh sees as FD_SELECT_*). */
+  mode: number;
+  /** The threshold (as the rule rounded it) or the factor; 0 for top-k. Uploaded as an f64. */
   param: number;
-  /** The IR ops it stands for. */
-  fuses: string[];
 }
 
 /**
- * Lowers a greedy selection graph (decode/select-graph.ts, source 'decisions') to
- * select_scatter: confidence input (f64) -> mask_fill(candidate, -inf) -> one select op ->
- * scatter_tokens of the x0 input into the canvas. Anything else returns the reason it cannot.
+ * The arguments with which select_scatter applies `rule` (ResolvedOptions.rule): planned from
+ * the rule itself, so no layer recovers it from a graph. Ties: the kernel ranks equal
+ * confidences lower index first (candidate_rank), as the rule says.
  */
-export function lowerSelectGraph(g: Graph): LoweredSelect | string {
-  const one = (op: string): Node | undefined => {
-    const ns = g.nodes.filter((n) => n.op === op);
-    return ns.length === 1 ? ns[0] : undefined;
-  };
-  const input = (id: number, name: string) => g.node(id).op === 'input' && (g.node(id).attrs as OpAttrs['input']).name === name;
-  const sel = g.nodes.filter((n) => n.op === 'select_topk' || n.op === 'select_threshold' || n.op === 'select_factor');
-  const fill = one('mask_fill'), scatter = one('scatter_tokens');
-  if (sel.length !== 1 || !fill || !scatter) return 'the graph is not one mask_fill, one select and one scatter_tokens';
-  const s = sel[0];
-  if (g.node(fill.inputs[0]).dtype !== 'f64' || !input(fill.inputs[0], 'confidence')) return 'the confidence must be an f64 input';
-  if ((fill.attrs as OpAttrs['mask_fill']).value !== -Infinity || !input(fill.inputs[1], 'candidate')) return 'non-candidates must be masked to -inf';
-  if (s.inputs[0] !== fill.id) return 'the selection must read the masked confidence';
-  const [canvas, positions, tokens, chosen] = scatter.inputs;
-  if (!input(canvas, 'canvas') || !input(positions, 'positions') || !input(tokens, 'x0') || chosen !== s.id) return 'scatter_tokens must write the x0 input at the positions input';
-  const fuses = ['mask_fill', s.op, 'scatter_tokens'];
-  if (s.op === 'select_topk') {
-    if (!input(s.inputs[1], 'k')) return 'top-k needs the k input';
-    return { mode: 'topk', param: 0, fuses };
-  }
-  if (s.op === 'select_threshold') {
-    const a = s.attrs as OpAttrs['select_threshold'];
-    return { mode: 'threshold', param: a.precision === 'f32' ? Math.fround(a.threshold) : a.threshold, fuses };
-  }
-  return { mode: 'factor', param: (s.attrs as OpAttrs['select_factor']).factor, fuses };
+export function selectScatterArgs(rule: SelectionRule): SelectScatterArgs {
+  return { mode: SELECT_MODES[rule.mode], param: ruleParam(rule) };
 }

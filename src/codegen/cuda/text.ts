@@ -1,21 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { DeviceDType } from './types.ts';
-
-/** Folder of the NVRTC-safe .cuh bodies (templates/ at the repository root). */
-export const TEMPLATE_DIR = fileURLToPath(new URL('../../../templates/', import.meta.url));
-
-const cache = new Map<string, string>();
-
-/** The text of one template file; read once (the files are part of the source, not user data). */
-export function templateText(file: string): string {
-  let t = cache.get(file);
-  if (t === undefined) {
-    t = readFileSync(TEMPLATE_DIR + file, 'utf8');
-    cache.set(file, t);
-  }
-  return t;
-}
 
 /** An f32 literal that round-trips exactly (9 significant digits). */
 export function f32Literal(v: number): string {

@@ -8,7 +8,7 @@
  * splitK (mma, not the LM head): that many CTAs share each output tile's K range, and a second
  * kernel adds their sums and runs the epilogue (default 1: one kernel).
  */
-export interface GemmConfig {
+export interface CudaGemmConfig {
   core: 'simt' | 'mma';
   bm: number;
   bn: number;
@@ -23,7 +23,7 @@ export interface GemmShape {
   k: number;
 }
 
-export const GEMM_SPACE: readonly GemmConfig[] = [
+export const GEMM_SPACE: readonly CudaGemmConfig[] = [
   { core: 'simt', bm: 32, bn: 64, bk: 16, stages: 1 },
   ...[32, 64].flatMap((bm) => [32, 64].flatMap((bk) => [2, 3, 4].map((stages) => ({ core: 'mma' as const, bm, bn: 64, bk, stages })))),
   // Split-K for the decode step's weight-bound GEMMs with few column tiles (N = 4096: 64 CTAs on 132 SMs).
@@ -32,12 +32,12 @@ export const GEMM_SPACE: readonly GemmConfig[] = [
 ];
 
 /** A config as kernel names and reports spell it: mma32x64x64s3, with k2 / k4 for split-K. */
-export function gemmConfigLabel(c: GemmConfig): string {
+export function gemmConfigLabel(c: CudaGemmConfig): string {
   return `${c.core}${c.bm}x${c.bn}x${c.bk}s${c.stages}${(c.splitK ?? 1) > 1 ? `k${c.splitK}` : ''}`;
 }
 
 /** Whether two configs are the same (an absent splitK is 1). */
-export function sameGemmConfig(a: GemmConfig, b: GemmConfig): boolean {
+export function sameGemmConfig(a: CudaGemmConfig, b: CudaGemmConfig): boolean {
   return a.core === b.core && a.bm === b.bm && a.bn === b.bn && a.bk === b.bk && a.stages === b.stages && (a.splitK ?? 1) === (b.splitK ?? 1);
 }
 
@@ -47,13 +47,13 @@ export function sameGemmConfig(a: GemmConfig, b: GemmConfig): boolean {
  * weight-bound with few CTAs, needs); the LM head keeps 32-wide tiles to leave room for its
  * statistics tile in 48 KB, and has thousands of CTAs anyway.
  */
-export function defaultGemmConfig(precision: 'f32' | 'bf16', head = false): GemmConfig {
+export function defaultGemmConfig(precision: 'f32' | 'bf16', head = false): CudaGemmConfig {
   if (precision === 'f32') return GEMM_SPACE[0];
   return { core: 'mma', bm: 32, bn: 64, bk: head ? 32 : 64, stages: 3 };
 }
 
 /** Null when `cfg` can run `shape` for weights of `precision` (with the head's statistics tile when `head`), else the reason. */
-export function gemmValid(cfg: GemmConfig, shape: GemmShape, precision: 'f32' | 'bf16', head = false): string | null {
+export function gemmValid(cfg: CudaGemmConfig, shape: GemmShape, precision: 'f32' | 'bf16', head = false): string | null {
   if (cfg.core === 'simt' && precision !== 'f32') return 'the simt core reads f32 weights';
   if (cfg.core === 'mma' && precision !== 'bf16') return 'the mma core reads bf16 weights';
   if (cfg.core === 'simt' && (cfg.bm !== 32 || cfg.bn !== 64 || cfg.bk !== 16)) return 'the simt core is 32x64x16';
@@ -70,7 +70,7 @@ export function gemmValid(cfg: GemmConfig, shape: GemmShape, precision: 'f32' | 
 }
 
 /** Static shared memory of a GEMM config (head tile included when `head`). */
-export function gemmSharedBytes(cfg: GemmConfig, head: boolean): number {
+export function gemmSharedBytes(cfg: CudaGemmConfig, head: boolean): number {
   const tile = head ? cfg.bm * (cfg.bn + 1) * 4 : 4;
   if (cfg.core === 'simt') return cfg.bk * (cfg.bm + 4) * 4 + cfg.bk * (cfg.bn + 4) * 4 + cfg.bm * 4 + tile;
   return cfg.stages * (cfg.bm + cfg.bn) * (cfg.bk + 8) * 2 + cfg.bm * 4 + tile;

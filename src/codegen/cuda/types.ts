@@ -25,6 +25,12 @@ export type IntExpr =
   | { k: 'mul'; a: IntExpr; b: number }
   | { k: 'ceil'; a: IntExpr; by: number };
 
+/**
+ * Largest position + 1 the RoPE (cos, sin) tables cover (2^18: Dream's 32768 and beyond, at most
+ * 128 MB of table); the executor refuses larger positions (ir/ops.ts OPERAND_CHECKS.rope).
+ */
+export const ROPE_MAX_POSITION = 1 << 18;
+
 /** One kernel parameter: where its value comes from at launch. */
 export type ParamSpec =
   | { k: 'value'; id: number } // device buffer of an IR value (a cache_write resolves to its state)

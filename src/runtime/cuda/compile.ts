@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { env, debugLog } from '../../env.ts';
 import { checkNvrtc, loadNvrtc, type NvrtcLib } from '../ffi/nvrtc.ts';
 import { KernelCache } from '../kernel-cache.ts';
+import { effectiveSource } from '../kernel-source.ts';
 import { nvccCubin, nvccPtxText, parsePtxasInfo, type KernelResources } from './nvcc.ts';
 
 /** NVRTC options of generated modules (the arch is added per device); part of the cache key. */
@@ -27,26 +28,6 @@ export interface CompiledModule {
   resources?: Map<string, KernelResources>;
 }
 
-/**
- * The source that will be compiled for a module: writes it to FASTDLLM_DUMP_DIR, and returns the
- * hand-edited FASTDLLM_OVERRIDE_DIR/<name>.cu instead when one exists.
- */
-export function effectiveSource(name: string, source: string): { source: string; path: string | null } {
-  let path: string | null = null;
-  if (env.dumpDir) {
-    mkdirSync(env.dumpDir, { recursive: true });
-    path = join(env.dumpDir, `${name}.cu`);
-    writeFileSync(path, source);
-  }
-  if (env.overrideDir && existsSync(join(env.overrideDir, `${name}.cu`))) {
-    path = join(env.overrideDir, `${name}.cu`);
-    debugLog(1, `using override ${path}`);
-    source = readFileSync(path, 'utf8');
-  }
-  debugLog(4, `cuda module ${name}:\n${source}`);
-  return { source, path };
-}
-
 /** Where a failing source can be read: the dump/override path, else a copy under the cache. */
 function failedSourcePath(cache: KernelCache, name: string, source: string, known: string | null): string {
   if (known) return known;
@@ -65,7 +46,8 @@ function failedSourcePath(cache: KernelCache, name: string, source: string, know
  * source's path.
  */
 export async function compileModule(name: string, generated: string, cc: number, cache = new KernelCache()): Promise<CompiledModule> {
-  const { source, path } = effectiveSource(name, generated);
+  // One dump / override path for both targets (FASTDLLM_DUMP_DIR / FASTDLLM_OVERRIDE_DIR, file <name>.cu).
+  const { source, path } = effectiveSource(`${name}.cu`, generated);
   let nvrtc: NvrtcLib | null = null;
   try {
     nvrtc = loadNvrtc();

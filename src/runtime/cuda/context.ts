@@ -1,4 +1,5 @@
 import { debugLog } from '../../env.ts';
+import { formatBytes } from '../../util/format.ts';
 import { check, CU_DEVICE_ATTRIBUTE as A, CU_ERROR_OUT_OF_MEMORY, CU_FUNC_ATTRIBUTE as F, CudaError, cuErrorName, loadCudaDriver, type CudaDriverFns, type ParamBlock } from '../ffi/cuda-driver.ts';
 
 /** What a kernel's compiled code uses, as the driver reports it. */
@@ -26,8 +27,6 @@ export interface DeviceInfo {
   driverVersion: string;
   driverPath: string;
 }
-
-export const fmtBytes = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${n} B`);
 
 const contexts = new Map<number, CudaContext>();
 
@@ -81,7 +80,7 @@ export class CudaContext {
     const ctx: (bigint | null)[] = [null];
     check('cuDevicePrimaryCtxRetain', cu.cuDevicePrimaryCtxRetain(ctx, dev[0]));
     check('cuCtxSetCurrent', cu.cuCtxSetCurrent(ctx[0]));
-    debugLog(1, `cuda: ${info.name} (${info.arch}, ${info.multiprocessors} SMs, ${fmtBytes(info.totalBytes)}), driver ${info.driverVersion} from ${drv.path}`);
+    debugLog(1, `cuda: ${info.name} (${info.arch}, ${info.multiprocessors} SMs, ${formatBytes(info.totalBytes)}), driver ${info.driverVersion} from ${drv.path}`);
     const c = new CudaContext(cu, ctx[0]!, info);
     contexts.set(ordinal, c);
     return c;
@@ -101,14 +100,14 @@ export class CudaContext {
       let free = '?', total = '?';
       try {
         const m = this.memInfo();
-        free = fmtBytes(m.free);
-        total = fmtBytes(m.total);
+        free = formatBytes(m.free);
+        total = formatBytes(m.total);
       } catch {
         /* report what we know */
       }
-      throw new CudaError('cuMemAlloc', rc, cuErrorName(rc), `out of device memory: ${fmtBytes(bytes)} needed for ${what}, ${free} free of ${total}`);
+      throw new CudaError('cuMemAlloc', rc, cuErrorName(rc), `out of device memory: ${formatBytes(bytes)} needed for ${what}, ${free} free of ${total}`);
     }
-    check('cuMemAlloc', rc, `${fmtBytes(bytes)} for ${what}`);
+    check('cuMemAlloc', rc, `${formatBytes(bytes)} for ${what}`);
     return BigInt(p[0]);
   }
 

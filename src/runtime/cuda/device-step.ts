@@ -1,34 +1,38 @@
-import { SELECT_MODES, type LoweredSelect } from '../../codegen/cuda/step-kernels.ts';
+import { selectScatterArgs, type SelectScatterArgs } from '../../codegen/cuda/step-kernels.ts';
+import type { SelectionRule } from '../../ir/select-rule.ts';
 import type { HostTensor } from '../buffers.ts';
-import type { DeviceDecodeStep, DeviceStepRecord } from '../model.ts';
+import type { DeviceDecodeStep, DeviceStepRecord } from '../loaded-model.ts';
 import type { CudaContext } from './context.ts';
-import type { CudaExecutor, LoadedKernel } from './executor.ts';
+import type { LoadedKernel, StepForward } from './launch.ts';
 import { DeviceBuffer } from './memory.ts';
 
 /**
  * A greedy LLaDA step with the canvas on the GPU (DeviceDecodeStep): decode_window copies the
  * forward's window ids out of the canvas, the executor runs the forward with those ids (only
  * positions, key mask and head rows are uploaded), select_scatter selects from the head's x0 and
- * confidence and writes into the canvas, and one download brings back the step's record.
+ * confidence by the step's rule and writes into the canvas, and one download brings back the
+ * step's record.
  */
 export class CudaDecodeStep implements DeviceDecodeStep {
   private readonly canvas: DeviceBuffer;
   private readonly ids: DeviceBuffer;
   private readonly args: DeviceBuffer;
   private readonly record: DeviceBuffer;
+  private readonly rule: SelectScatterArgs;
 
   constructor(
     private readonly ctx: CudaContext,
-    private readonly exec: CudaExecutor,
+    private readonly exec: StepForward,
     private readonly window: LoadedKernel,
     private readonly select: LoadedKernel,
-    private readonly lowered: LoweredSelect,
+    rule: SelectionRule,
     readonly batch: number,
     readonly length: number,
     private readonly maskId: number,
     canvas: Int32Array,
   ) {
     if (canvas.length !== batch * length) throw new Error(`device step: canvas has ${canvas.length} ids, expected ${batch} x ${length}`);
+    this.rule = selectScatterArgs(rule);
     this.canvas = new DeviceBuffer(ctx, 'decode canvas');
     this.ids = new DeviceBuffer(ctx, 'window ids');
     this.args = new DeviceBuffer(ctx, 'step arguments');
@@ -59,7 +63,7 @@ export class CudaDecodeStep implements DeviceDecodeStep {
     // One upload: param (f64) | lo, hi | k [B] | candidates [B, R]; see fd_decode.cuh.
     const args = new Uint8Array(16 + 4 * B + 4 * B * R);
     const dv = new DataView(args.buffer);
-    dv.setFloat64(0, this.lowered.param, true);
+    dv.setFloat64(0, this.rule.param, true);
     dv.setInt32(8, lo, true);
     dv.setInt32(12, hi, true);
     new Int32Array(args.buffer, 16, B).set(k);
@@ -77,7 +81,7 @@ export class CudaDecodeStep implements DeviceDecodeStep {
     s.setPtr(2, this.args.ptr);
     s.setPtr(3, this.canvas.ptr);
     s.setPtr(4, this.record.ptr);
-    [B, R, L, SELECT_MODES[this.lowered.mode], this.maskId].forEach((v, i) => s.setI32(5 + i, v));
+    [B, R, L, this.rule.mode, this.maskId].forEach((v, i) => s.setI32(5 + i, v));
     // Window, forward and selection go out as one launch sequence (one CUDA graph when graphs are on).
     this.exec.run(inputs, states, [], {
       deviceInputs: { ids: this.ids.ptr }, sync: false,

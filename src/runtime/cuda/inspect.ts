@@ -1,6 +1,7 @@
 import { bundleSource, moduleSource } from '../../codegen/cuda/module.ts';
 import type { CudaKernel, CudaPlan } from '../../codegen/cuda/types.ts';
-import { numel, resolveShape, type DimBindings } from '../../ir/shape.ts';
+import { resolveShape, type DimBindings } from '../../ir/shape.ts';
+import { numel } from '../../util/math.ts';
 import { KernelCache } from '../kernel-cache.ts';
 import { loadNvrtc } from '../ffi/nvrtc.ts';
 import { nvrtcCompile, nvrtcPtx } from './compile.ts';

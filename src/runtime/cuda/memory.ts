@@ -1,5 +1,5 @@
 import type { CudaPlan, IntExpr } from '../../codegen/cuda/types.ts';
-import { numel } from '../../ir/shape.ts';
+import { numel } from '../../util/math.ts';
 import type { CudaContext } from './context.ts';
 import { lastTouch } from '../liveness.ts';
 

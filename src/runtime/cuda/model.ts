@@ -1,10 +1,10 @@
 import type { ModelDefinition } from '../../models/define.ts';
-import type { HostModel } from '../model.ts';
+import type { LoadedModel } from '../loaded-model.ts';
 import { withModelSource } from '../model-source.ts';
 import { createCudaExecutor, type CudaExecutor, type CudaExecutorOptions } from './executor.ts';
 
-/** A model whose forward runs on the GPU; a HostModel, so src/decode drives it unchanged. */
-export interface CudaModel extends HostModel {
+/** A model whose forward runs on the GPU; a LoadedModel, so src/decode drives it unchanged. */
+export interface CudaModel extends LoadedModel {
   executor: CudaExecutor;
 }
 

@@ -5,8 +5,9 @@ import { ParamBlock } from '../ffi/cuda-driver.ts';
 import type { WeightSource } from '../executor.ts';
 import type { KernelCache } from '../kernel-cache.ts';
 import { compileModule, type CompiledModule } from './compile.ts';
-import { fmtBytes, type CudaContext, type FunctionAttributes } from './context.ts';
-import type { LoadedKernel } from './executor.ts';
+import type { CudaContext, FunctionAttributes } from './context.ts';
+import { formatBytes } from '../../util/format.ts';
+import type { LoadedKernel } from './launch.ts';
 import { packWeight, toBf16 } from './weights.ts';
 
 /** Compiles (or finds cached) and loads every kernel of a plan, several compiles at a time. */
@@ -80,5 +81,5 @@ export function uploadWeights(ctx: CudaContext, plan: CudaPlan, source: WeightSo
   return out;
 }
 
-const describePack = (p: PackSpec) => `${p.parts.map((x) => x.param ?? '(zeros)').join(' + ')} (${p.dtype}, ${fmtBytes(p.rows * Math.max(1, p.cols) * (p.dtype === 'bf16' ? 2 : 4))})`;
+const describePack = (p: PackSpec) => `${p.parts.map((x) => x.param ?? '(zeros)').join(' + ')} (${p.dtype}, ${formatBytes(p.rows * Math.max(1, p.cols) * (p.dtype === 'bf16' ? 2 : 4))})`;
 

@@ -1,62 +1,17 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { planCuda } from '../../codegen/cuda/plan.ts';
-import { defaultGemmConfig, GEMM_SPACE, gemmValid, sameGemmConfig, type GemmConfig, type GemmShape } from '../../codegen/cuda/tuning.ts';
+import { defaultGemmConfig, GEMM_SPACE, gemmValid, sameGemmConfig, type GemmShape } from '../../codegen/cuda/tuning.ts';
 import type { CudaPrecision } from '../../codegen/cuda/types.ts';
 import type { GemmDesc } from '../../codegen/cuda/gemm.ts';
 import type { Graph } from '../../ir/graph.ts';
 import type { DecoderConfig } from '../../models/define.ts';
-import { env, debugLog } from '../../env.ts';
+import { debugLog } from '../../env.ts';
+import { median } from '../../util/math.ts';
 import type { HostTensor } from '../buffers.ts';
 import type { WeightSource } from '../executor.ts';
 import { KvCache } from '../kv-cache.ts';
-import type { CudaContext, DeviceInfo } from './context.ts';
+import type { CudaContext } from './context.ts';
 import { createCudaExecutor } from './executor.ts';
-import { mergeTuningFile } from '../tuning-file.ts';
-
-/** The tuning key of a GEMM: its packed shape, and whether it is the LM head (its own epilogue and tile limits). */
-export const cudaGemmKey = (s: GemmShape, head: boolean) => `n${s.n}_k${s.k}${head ? '_head' : ''}`;
-
-/** One timed config: median time per launch, ms, summed over the window sizes. */
-export interface CudaTuneTrial { config: GemmConfig; ms: number }
-
-export interface CudaTuneResult { key: string; n: number; k: number; head: boolean; trials: CudaTuneTrial[]; best: GemmConfig; defaultMs: number }
-
-type Tuned = (shape: GemmShape, head: boolean) => GemmConfig | undefined;
-
-/** Where a GPU's tuned GEMM configs live: one file per device name, arch and precision. */
-export function cudaTuningFile(info: Pick<DeviceInfo, 'name' | 'arch'>, precision: CudaPrecision): string {
-  const slug = info.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
-  return join(env.cacheDir, 'tune', `cuda-${slug}-${info.arch}-${precision}.json`);
-}
-
-/**
- * The tuned configs of a file as PlanOptions.gemmConfig takes them; a missing file means
- * defaults, an unreadable one too (with a warning naming it). planCuda checks each config
- * against its shape again and falls back to the default where it does not fit.
- */
-export function loadCudaTuning(file: string): Tuned | undefined {
-  if (!existsSync(file)) return undefined;
-  try {
-    const j = JSON.parse(readFileSync(file, 'utf8')) as { gemm?: Record<string, GemmConfig> };
-    const known = new Map<string, GemmConfig>();
-    for (const [k, c] of Object.entries(j.gemm ?? {})) {
-      const same = c && typeof c === 'object' ? GEMM_SPACE.find((x) => sameGemmConfig(x, c)) : undefined;
-      if (/^n\d+_k\d+(_head)?$/.test(k) && same) known.set(k, same);
-    }
-    debugLog(1, `cuda tuning: ${known.size} GEMM configs from ${file}`);
-    return (shape, head) => known.get(cudaGemmKey(shape, head));
-  } catch (e) {
-    process.stderr.write(`fastdllm: ignoring unreadable tuning file ${file}: ${(e as Error).message}\n`);
-    return undefined;
-  }
-}
-
-/** Merges results into the tuning file (see mergeTuningFile). */
-export function saveCudaTuning(results: CudaTuneResult[], info: DeviceInfo, file: string): void {
-  mergeTuningFile(file, { device: info.name, arch: info.arch, driver: info.driverVersion },
-    results.map((r) => ({ key: r.key, best: r.best, trials: r.trials.map((t) => ({ ...t.config, ms: t.ms })) })));
-}
+import { cudaGemmKey, type CudaTuned, type CudaTuneResult, type CudaTuneTrial } from './tuning-file.ts';
 
 export interface CudaTuneOptions {
   precision: CudaPrecision;
@@ -77,8 +32,6 @@ export interface CudaTuneOptions {
   /** Called with each executor before it runs (tests register its kernels on an emulated device). */
   onExecutor?: (plan: ReturnType<typeof planCuda>) => void;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * Times every GEMM config of the space on the forwards of a decode (a cached step's window and
@@ -106,7 +59,7 @@ export async function tuneCudaGemms(model: { graph: Graph; config: DecoderConfig
     && (opts.space !== 'split' || (c.splitK ?? 1) > 1 || sameGemmConfig(c, defaultGemmConfig(opts.precision)) || sameGemmConfig(c, defaultGemmConfig(opts.precision, true))));
   const byKey = new Map<string, { shape: GemmShape; head: boolean; trials: CudaTuneTrial[] }>();
   for (const cfg of configs) {
-    const tuned: Tuned = (shape, head) => (gemmValid(cfg, shape, opts.precision, head) === null ? cfg : undefined);
+    const tuned: CudaTuned = (shape, head) => (gemmValid(cfg, shape, opts.precision, head) === null ? cfg : undefined);
     const ex = await createCudaExecutor(model.graph, model.weights, { precision: opts.precision, headOutputs: 'x0conf', context: opts.context, compile: opts.compile, gemmConfig: tuned, profile: true, packs });
     try {
       opts.onExecutor?.(ex.plan);

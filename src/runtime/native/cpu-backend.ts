@@ -1,25 +1,22 @@
 import { execFileSync, execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import koffi, { type LibraryHandle } from 'koffi';
-import { renderCpuModule, type ArgSource, type CpuKernelSpec } from '../../codegen/cpu/render.ts';
+import type { ArgSource, CpuKernelSpec } from '../../codegen/cpu/render.ts';
 import type { Graph, Node } from '../../ir/graph.ts';
-import { numel } from '../../ir/shape.ts';
+import { numel } from '../../util/math.ts';
 import { env, debugLog } from '../../env.ts';
 import { KernelCache } from '../kernel-cache.ts';
+import { effectiveSource } from '../kernel-source.ts';
+import { CPU_CXX_OPTIONS, cpuModuleName, cpuModuleOf, cxxAssembly } from './module.ts';
 import type { Buf } from '../buffers.ts';
 import type { HostBackend, NodeKernel } from '../kernel.ts';
 import { hostOpKernel } from '../reference/backend.ts';
-import { checkKernelOperands } from './operand-checks.ts';
-import { loadCpuTuning } from '../tuner.ts';
+import { checkOperands } from '../../ir/ops.ts';
+import { loadCpuTuning } from '../cpu-tuning-file.ts';
 import type { CpuTuning } from '../../codegen/cpu/tuning.ts';
 
 const run = promisify(execFile);
-
-/** C++ compiler options of CPU kernels; part of the cache key. */
-export const CPU_CXX_OPTIONS = ['-O3', '-march=native', '-fopenmp', '-std=c++17', '-shared', '-fPIC', '-fno-math-errno'];
 
 let cxxProbe: { path: string; version: string } | null | undefined;
 
@@ -39,20 +36,19 @@ export function findCxx(): { path: string; version: string } | null {
   return cxxProbe;
 }
 
+export { CPU_CXX_OPTIONS };
+
 const loadedLibs = new Map<string, LibraryHandle>();
 
-/** Compiles (or finds in the cache) the module of a graph and returns its loaded library. */
-export async function compileCpuModule(source: string, cxx: { path: string; version: string }, cache = new KernelCache()): Promise<{ lib: LibraryHandle; path: string }> {
-  const name = `cpu_${createHash('sha256').update(source).digest('hex').slice(0, 12)}`;
-  if (env.dumpDir) {
-    mkdirSync(env.dumpDir, { recursive: true });
-    writeFileSync(join(env.dumpDir, `${name}.cpp`), source);
-  }
-  if (env.overrideDir && existsSync(join(env.overrideDir, `${name}.cpp`))) {
-    debugLog(1, `using override ${join(env.overrideDir, `${name}.cpp`)}`);
-    source = readFileSync(join(env.overrideDir, `${name}.cpp`), 'utf8');
-  }
-  debugLog(4, `cpu module ${name}:\n${source}`);
+/**
+ * Compiles (or finds in the cache) a CPU module and returns its loaded library. The source goes
+ * through the shared dump / override path (FASTDLLM_DUMP_DIR / FASTDLLM_OVERRIDE_DIR, file
+ * `<cpu_hash>.cpp`, named after the generated text); FASTDLLM_DEBUG=1 reports the compile or
+ * cache hit, 5 prints the module's assembly.
+ */
+export async function compileCpuModule(generated: string, cxx: { path: string; version: string }, cache = new KernelCache()): Promise<{ lib: LibraryHandle; path: string }> {
+  const name = cpuModuleName(generated);
+  const { source } = effectiveSource(`${name}.cpp`, generated);
   const entry = await cache.get(name, { source, compiler: cxx.version, options: CPU_CXX_OPTIONS, arch: `host-${process.arch}` },
     { sourceFile: 'kernel.cpp', binaryFile: 'kernel.so' },
     async (tmp) => {
@@ -63,6 +59,8 @@ export async function compileCpuModule(source: string, cxx: { path: string; vers
         throw new Error(`C++ compile of ${name} failed (${cxx.path}):\n${(err.stderr ?? err.message).slice(0, 4000)}`);
       }
     });
+  debugLog(1, `cpu module ${name}: ${entry.hit ? 'cache hit' : 'compiled'} ${entry.binaryPath}`);
+  if (env.debug >= 5) debugLog(5, `cpu module ${name} assembly (${cxx.path} -S):\n${await cxxAssembly(source, cxx).catch((e: Error) => `(assembly failed: ${e.message})`)}`);
   let lib = loadedLibs.get(entry.binaryPath);
   if (!lib) {
     lib = koffi.load(entry.binaryPath);
@@ -86,7 +84,7 @@ function argValue(a: ArgSource, ins: Buf[], shapes: number[][], out: Buf, outSha
 function bindKernel(lib: LibraryHandle, node: Node, spec: CpuKernelSpec): NodeKernel {
   const f = lib.func(spec.name, 'void', spec.params);
   return (ins, shapes, out, outShape) => {
-    checkKernelOperands(node, ins, shapes);
+    checkOperands(node.op, { data: (i) => ins[i], shape: (i) => shapes[i] });
     f(...spec.args.map((a) => argValue(a, ins, shapes, out, outShape)));
   };
 }
@@ -102,7 +100,7 @@ export function nativeCpuBackend(cxx: { path: string; version: string }, cache?:
   return {
     name: 'native',
     async prepare(graph: Graph) {
-      const { source, kernels, packs } = renderCpuModule(graph, tuning ?? loadCpuTuning());
+      const { source, kernels, packs } = cpuModuleOf(graph, tuning ?? loadCpuTuning());
       const { lib } = await compileCpuModule(source, cxx, cache);
       const bound = new Map<number, NodeKernel>();
       for (const [id, spec] of kernels) bound.set(id, bindKernel(lib, graph.node(id), spec));

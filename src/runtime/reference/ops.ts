@@ -3,6 +3,8 @@
  * the spec. The CPU backend's generated kernels are tested against these; selection ops run
  * from here on the host for the CPU target.
  */
+import { applySelectionRule, factorRule, thresholdRule, topkRule } from '../../ir/select-rule.ts';
+
 const f = Math.fround;
 
 /** out[i, :] = table[ids[i], :]. */
@@ -166,36 +168,17 @@ export function confidenceRow(x: ArrayLike<number>, o: number, v: number, kind: 
   return s;
 }
 
-/** Indices of `conf` in descending order; ties go to the lower index; -inf entries excluded. */
-export function rankDescending(conf: ArrayLike<number>, o: number, n: number): number[] {
-  const idx: number[] = [];
-  for (let j = 0; j < n; j++) if (conf[o + j] !== -Infinity) idx.push(j);
-  return idx.sort((a, b) => conf[o + b] - conf[o + a] || a - b);
-}
-
-/** The k largest (finite) entries. */
+/** The k largest (finite) entries, ties to the lower index (the one selection rule, ir/select-rule.ts). */
 export function selectTopkRow(conf: ArrayLike<number>, o: number, n: number, k: number, sel: Uint8Array): void {
-  for (const j of rankDescending(conf, o, n).slice(0, Math.max(0, k))) sel[o + j] = 1;
+  applySelectionRule(topkRule(), conf, o, n, k, sel);
 }
 
-/** Every entry >= threshold, plus the largest. */
+/** Every entry >= threshold (compared in `precision`), plus the largest (ir/select-rule.ts). */
 export function selectThresholdRow(conf: ArrayLike<number>, o: number, n: number, threshold: number, precision: 'f32' | 'f64', sel: Uint8Array): void {
-  const thr = precision === 'f32' ? f(threshold) : threshold;
-  const order = rankDescending(conf, o, n);
-  if (order.length === 0) return;
-  sel[o + order[0]] = 1;
-  for (const j of order) if (conf[o + j] >= thr) sel[o + j] = 1;
+  applySelectionRule(thresholdRule(threshold, precision), conf, o, n, 0, sel);
 }
 
-/** Fast-dLLM's factor rule (REFERENCE.md section 3). */
+/** Fast-dLLM's factor rule (REFERENCE.md section 3; ir/select-rule.ts). */
 export function selectFactorRow(conf: ArrayLike<number>, o: number, n: number, factor: number, sel: Uint8Array): void {
-  const order = rankDescending(conf, o, n);
-  const N = order.length;
-  let t = N;
-  for (let i = 0; i < N; i++) {
-    const thr = i === 0 ? -1 : 1 - factor / (i + 2);
-    if (conf[o + order[i]] < thr) { t = i; break; }
-  }
-  if (t === N - 1) t = N;
-  for (let i = 0; i < t; i++) sel[o + order[i]] = 1;
+  applySelectionRule(factorRule(factor), conf, o, n, 0, sel);
 }

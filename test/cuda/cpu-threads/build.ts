@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TEMPLATE_DIR } from '../../../src/codegen/cuda/text.ts';
+import { TEMPLATE_DIR } from '../../../src/codegen/templates.ts';
+import { templateDefines } from '../../../src/codegen/cuda/template-constants.ts';
 import { findCxx } from '../../../src/runtime/native/cpu-backend.ts';
 
 /** The C++ compiler the CPU-thread harnesses build with (null: those tests are skipped). */
@@ -14,7 +15,8 @@ export const cxx = findCxx();
  */
 export function buildHarness(name: string, source: string): string {
   const dir = mkdtempSync(join(tmpdir(), `fastdllm-${name}-`));
-  writeFileSync(join(dir, `${name}.cpp`), source);
+  // The shared mode / op numbers, as the codegen prepends them to every CUDA module.
+  writeFileSync(join(dir, `${name}.cpp`), templateDefines() + source);
   const bin = join(dir, name);
   const r = spawnSync(cxx!.path, ['-std=c++20', '-O1', '-pthread', '-w', '-I', import.meta.dirname, '-I', TEMPLATE_DIR, join(dir, `${name}.cpp`), '-o', bin], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${name} harness build failed:\n${r.stderr.slice(0, 4000)}`);

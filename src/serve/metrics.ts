@@ -1,0 +1,99 @@
+/** A cumulative Prometheus histogram over fixed upper bounds. */
+export class Histogram {
+  readonly counts: number[];
+  count = 0;
+  sum = 0;
+
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = bounds.map(() => 0);
+  }
+
+  observe(v: number): void {
+    this.count++;
+    this.sum += v;
+    this.bounds.forEach((b, i) => { if (v <= b) this.counts[i]++; });
+  }
+
+  /** Prometheus text lines of this histogram under `name`. */
+  render(name: string, help: string): string[] {
+    const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`];
+    this.bounds.forEach((b, i) => lines.push(`${name}_bucket{le="${b}"} ${this.counts[i]}`));
+    lines.push(`${name}_bucket{le="+Inf"} ${this.count}`, `${name}_sum ${round(this.sum)}`, `${name}_count ${this.count}`);
+    return lines;
+  }
+}
+
+const round = (v: number) => Math.round(v * 1e6) / 1e6;
+const MS_BOUNDS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000];
+
+/**
+ * The server's counters. Tokens/s is over a sliding window (the last `windowMs`), since a
+ * cumulative average hides whether the server is busy now.
+ */
+export class ServeMetrics {
+  /** Finished HTTP requests by route and status code. */
+  readonly requests = new Map<string, number>();
+  readonly ttftMs = new Histogram(MS_BOUNDS);
+  readonly stepMs = new Histogram(MS_BOUNDS);
+  /** Rows per started batch: the batch-size distribution. */
+  readonly batchSize = new Histogram([1, 2, 4, 8, 16, 32, 64]);
+  nfe = 0;
+  /** Canvas positions decided, summed over rows (tokens per forward = this / rowForwards). */
+  decided = 0;
+  /** Forwards counted once per row they carried. */
+  rowForwards = 0;
+  completionTokens = 0;
+  /** Requests whose client went away before the answer. */
+  disconnects = 0;
+  queueDepth = 0;
+  runningBatches = 0;
+  runningRows = 0;
+  private recent: { t: number; n: number }[] = [];
+
+  constructor(private readonly windowMs = 10_000) {}
+
+  countRequest(route: string, status: number): void {
+    const k = `route="${route}",status="${status}"`;
+    this.requests.set(k, (this.requests.get(k) ?? 0) + 1);
+  }
+
+  /** One forward of a batch of `rows` rows that decided `decided` positions in `ms`. */
+  countStep(rows: number, decided: number, ms: number): void {
+    this.nfe++;
+    this.rowForwards += rows;
+    this.decided += decided;
+    this.stepMs.observe(ms);
+  }
+
+  countCompletion(tokens: number): void {
+    this.completionTokens += tokens;
+    this.recent.push({ t: performance.now(), n: tokens });
+  }
+
+  tokensPerSecond(now = performance.now()): number {
+    while (this.recent.length && this.recent[0].t < now - this.windowMs) this.recent.shift();
+    return this.recent.reduce((s, r) => s + r.n, 0) / (this.windowMs / 1000);
+  }
+
+  /** The Prometheus text exposition. */
+  render(): string {
+    const gauge = (name: string, help: string, v: number) => [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${round(v)}`];
+    const counter = (name: string, help: string, v: number) => [`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${round(v)}`];
+    const lines = ['# HELP fastdllm_requests_total HTTP requests answered, by route and status', '# TYPE fastdllm_requests_total counter'];
+    for (const [k, v] of this.requests) lines.push(`fastdllm_requests_total{${k}} ${v}`);
+    lines.push(
+      ...gauge('fastdllm_queue_depth', 'requests waiting to start', this.queueDepth),
+      ...gauge('fastdllm_running_batches', 'batches decoding now', this.runningBatches),
+      ...gauge('fastdllm_running_batch_size', 'rows in the batches decoding now', this.runningRows),
+      ...this.batchSize.render('fastdllm_batch_size', 'rows per started batch'),
+      ...this.ttftMs.render('fastdllm_time_to_first_token_ms', 'from request accepted to its first committed text (or its answer)'),
+      ...this.stepMs.render('fastdllm_step_latency_ms', 'one forward plus selection of one batch'),
+      ...counter('fastdllm_nfe_total', 'model forwards (one per batch step)', this.nfe),
+      ...counter('fastdllm_disconnects_total', 'requests whose client went away before the answer', this.disconnects),
+      ...counter('fastdllm_completion_tokens_total', 'completion tokens answered', this.completionTokens),
+      ...gauge('fastdllm_tokens_per_forward', 'positions decided per row per forward, since start', this.rowForwards ? this.decided / this.rowForwards : 0),
+      ...gauge('fastdllm_tokens_per_second', `completion tokens per second over the last ${this.windowMs / 1000} s`, this.tokensPerSecond()),
+    );
+    return lines.join('\n') + '\n';
+  }
+}

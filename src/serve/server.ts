@@ -1,0 +1,105 @@
+import { basename } from 'node:path';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Model } from '../api.ts';
+import { handleGeneration, type GenerationContext } from './generation.ts';
+import { ServeMetrics } from './metrics.ts';
+import { apiError, validationError } from './openai.ts';
+import { CHAT_SCHEMA, COMPLETION_SCHEMA } from './request.ts';
+import { BatchScheduler, type Scheduler } from './scheduler.ts';
+
+/** How the server runs; every limit has a default. */
+export interface ServeOptions {
+  /** Rows per batch at most (default 16). */
+  maxBatch?: number;
+  /** Requests waiting to start at most; one more is a 429 (default 256). */
+  maxQueue?: number;
+  /** Batches decoding at once (default 4); requests beyond wait and start together. */
+  maxRunning?: number;
+  /** Request body bytes at most (default 256 KiB; more is a 413). */
+  bodyLimit?: number;
+  /** Prompt tokens at most (default: half the model's maximum sequence length). */
+  maxPromptTokens?: number;
+  /** Generation length at most, after rounding up to whole blocks (default: the rest of the sequence). */
+  maxGenTokens?: number;
+  /** max_tokens when a request gives none (default 64). */
+  defaultMaxTokens?: number;
+  /** Per-request timeout in ms (default 120 000; 0: none). */
+  timeoutMs?: number;
+  /** The name /v1/models lists (default: the model directory's name). */
+  modelName?: string;
+  /** Replaces the batch scheduler (tests, a stronger engine). */
+  scheduler?: Scheduler;
+}
+
+/** A built server: the fastify app plus what tests and the CLI look at. */
+export interface Server {
+  app: FastifyInstance;
+  metrics: ServeMetrics;
+  scheduler: Scheduler;
+  /** Stops accepting, lets what is in flight finish, then closes. */
+  shutdown(): Promise<void>;
+}
+
+/** Builds the OpenAI-compatible server for a loaded model (not yet listening). */
+export function createServer(model: Model, o: ServeOptions = {}): Server {
+  const cfg = model.host.config;
+  const metrics = new ServeMetrics();
+  const scheduler = o.scheduler ?? new BatchScheduler(model.host, { maxBatch: o.maxBatch ?? 16, maxQueue: o.maxQueue ?? 256, maxRunning: o.maxRunning ?? 4 }, metrics);
+  const maxPromptTokens = o.maxPromptTokens ?? Math.floor(cfg.maxSeqLen / 2);
+  const ctx: GenerationContext = {
+    model, scheduler, metrics, modelName: o.modelName ?? basename(model.dir), timeoutMs: o.timeoutMs ?? 120_000,
+    limits: { maxPromptTokens, maxGenTokens: o.maxGenTokens ?? cfg.maxSeqLen - maxPromptTokens, defaultMaxTokens: o.defaultMaxTokens ?? 64 },
+  };
+  // Strict types: "12" is not an integer here (fastify coerces by default).
+  const app = Fastify({ bodyLimit: o.bodyLimit ?? 256 * 1024, ajv: { customOptions: { coerceTypes: false, allErrors: false } } });
+  let closing = false;
+
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    if (err.validation) {
+      const e = validationError(err.validation);
+      return reply.code(e.status).send(e.body);
+    }
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    const e = apiError(status, err.message, err.code ?? null, null);
+    return reply.code(e.status).send(e.body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = apiError(404, `no route ${req.method} ${req.url}`, 'not_found', null);
+    return reply.code(404).send(e.body);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.countRequest(routeName(req.routeOptions.url), reply.statusCode);
+  });
+
+  app.get('/health', async (_req, reply) => (closing ? reply.code(503).send({ status: 'closing' }) : { status: 'ok' }));
+  app.get('/v1/models', async () => ({ object: 'list', data: [{ id: ctx.modelName, object: 'model', created: 0, owned_by: 'fastdllm' }] }));
+  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
+  app.post('/v1/completions', { schema: { body: COMPLETION_SCHEMA } }, (req, reply) => handleGeneration(ctx, 'completion', req, reply));
+  app.post('/v1/chat/completions', { schema: { body: CHAT_SCHEMA } }, (req, reply) => handleGeneration(ctx, 'chat', req, reply));
+
+  return {
+    app, metrics, scheduler,
+    async shutdown() {
+      closing = true;
+      // close() stops accepting at once and waits for open requests (streams included). A
+      // keep-alive connection that finishes its request afterwards would hold the close for
+      // fastify's 72 s keep-alive timeout, so idle ones are closed as they appear.
+      const reap = setInterval(() => app.server.closeIdleConnections(), 50);
+      try {
+        await Promise.all([app.close(), scheduler.drain()]);
+      } finally {
+        clearInterval(reap);
+      }
+    },
+  };
+}
+
+/** Metric label of a route (unknown paths share one label, so a scan cannot grow the metrics). */
+function routeName(url: string | undefined): string {
+  switch (url) {
+    case '/v1/completions': return 'completion';
+    case '/v1/chat/completions': return 'chat';
+    case '/health': case '/v1/models': case '/metrics': return url.slice(url.lastIndexOf('/') + 1);
+    default: return 'other';
+  }
+}

@@ -1,0 +1,57 @@
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { FIXTURES, modelDir } from './golden.ts';
+
+/** One Fast-dLLM v2 vector (REFERENCE-V2.md, "Vectors"). */
+export interface V2Case {
+  id: string;
+  family: 'fastdllm_v2';
+  model: string;
+  params: {
+    gen_length: number; block_length: number; small_block: number; threshold: number; use_block_cache: boolean;
+    temperature: number; mask_id: number; stop_id: number; pad_id: number;
+  };
+  prompt: number[];
+  generated: number[];
+  nfe: number;
+  steps: { kind: 'prefill' | 'block' | 'sub' | 'commit'; n: number; pos: number[] }[];
+  upstream_crashes: boolean;
+  min_margin: number;
+}
+
+/** The v2 vectors, stored gzipped (test/fixtures/v2_cases.json.gz, shared/golden/v2_cases.json). */
+export function loadV2Cases(): V2Case[] {
+  return JSON.parse(gunzipSync(readFileSync(join(FIXTURES, 'v2_cases.json.gz'))).toString('utf8')).cases;
+}
+
+interface ManifestEntry { name: string; dir: string; weights?: string }
+
+let materialized: string | undefined;
+
+/**
+ * The directory of a fixture model. A manifest entry with `weights` (the v2_* models: the
+ * dream_* weights under a Fast_dLLM_Qwen config.json) is assembled once per process in a
+ * temporary directory: its own config.json next to a link to the named model's safetensors,
+ * so the repository holds those weights once.
+ */
+export function fixtureModelDir(name: string): string {
+  const manifest = JSON.parse(readFileSync(join(FIXTURES, 'models', 'manifest.json'), 'utf8')) as { models: ManifestEntry[] };
+  const entry = manifest.models.find((m) => m.name === name);
+  if (!entry) throw new Error(`test/fixtures/models/manifest.json: no model '${name}'`);
+  if (!entry.weights) return modelDir(entry.dir);
+  materialized ??= mkdtempSync(join(tmpdir(), 'fastdllm-fixtures-'));
+  const dir = join(materialized, entry.name);
+  if (!existsSync(join(dir, 'model.safetensors'))) {
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(join(modelDir(entry.dir), 'config.json'), join(dir, 'config.json'));
+    const weights = join(modelDir(entry.weights), 'model.safetensors');
+    try {
+      symlinkSync(weights, join(dir, 'model.safetensors'));
+    } catch {
+      copyFileSync(weights, join(dir, 'model.safetensors'));
+    }
+  }
+  return dir;
+}

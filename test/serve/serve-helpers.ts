@@ -1,0 +1,55 @@
+import OpenAI from 'openai';
+import { loadModel, type Model } from '../../src/api.ts';
+import { createServer, type Server, type ServeOptions } from '../../src/serve/server.ts';
+
+/** A server on a loopback port with the embedded model, and an OpenAI client for it. */
+export interface Running {
+  server: Server;
+  base: string;
+  client: OpenAI;
+  model: Model;
+}
+
+let shared: Promise<Model> | undefined;
+
+/** The embedded model on the CPU, loaded once per test file. */
+export function embeddedModel(): Promise<Model> {
+  return (shared ??= loadModel(undefined, { device: 'cpu' }));
+}
+
+/** Starts a server on 127.0.0.1, port 0 (the OS picks one). */
+export async function startServer(opts: ServeOptions = {}): Promise<Running> {
+  const model = await embeddedModel();
+  const server = createServer(model, opts);
+  const base = await server.app.listen({ host: '127.0.0.1', port: 0 });
+  // No retries: a 429 or a 5xx must reach the test as it is.
+  const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'none', maxRetries: 0, timeout: 30_000 });
+  return { server, base, client, model };
+}
+
+/** POSTs a raw body (for what the OpenAI client would refuse to send). */
+export async function postRaw(base: string, path: string, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<{ status: number; json: any; headers: Headers }> {
+  const r = await fetch(`${base}${path}`, { method: 'POST', body, headers });
+  const text = await r.text();
+  let json: unknown;
+  try { json = JSON.parse(text); } catch { json = text; }
+  return { status: r.status, json, headers: r.headers };
+}
+
+/** One value of the Prometheus text (first line starting with `series`). */
+export async function metric(base: string, series: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  if (!line) throw new Error(`no metric ${series} in:\n${text}`);
+  return Number(line.slice(series.length + 1));
+}
+
+/** Prompts of the embedded arithmetic model, of different lengths. */
+export const PROMPTS = [
+  'Question: Tom has 3 apples and buys 4 more. How many apples does he have?\nAnswer:',
+  'What is 2+2?',
+  'Question: Ann has 12 pens and gives away 5. How many pens are left?\nAnswer:',
+  'Question: 7 times 6?\nAnswer:',
+  'Question: A box holds 9 eggs. How many eggs are in 3 boxes?\nAnswer:',
+  'Sam reads 14 pages a day for 3 days.',
+];
