@@ -1,7 +1,7 @@
 import { selectIndices, topkRule, type SelectionRule } from '../ir/select-rule.ts';
 import { argmaxRow, softmaxRow } from '../runtime/reference/ops.ts';
 import type { ResolvedOptions } from './options.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../io/random.ts';
 
 const f = Math.fround;
 

@@ -4,7 +4,7 @@ import { runDeviceStep, runForward, runForwardDecisions, checkTokenIds, type For
 import { debugLog } from '../env.ts';
 import { KvCache } from '../runtime/kv-cache.ts';
 import type { ResolvedOptions } from './options.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../io/random.ts';
 
 export type StepKind = 'full' | 'prefix' | 'dual';
 /** Fast-dLLM v2's forwards (REFERENCE-V2.md): prompt prefill, window step, sub-block step, block commit. */

@@ -11,6 +11,8 @@
  * a question can only ever belong to one split, whatever seed or sample size produced it.
  */
 
+import { mulberry32 } from '../io/random.ts';
+
 /** A uniform random number source in [0, 1). */
 export type Rng = () => number;
 
@@ -36,17 +38,8 @@ export const MAX_PER_GROUP = 8;
 /** Default seed of `arithSplit`. */
 export const DEFAULT_SEED = 20250527;
 
-/** mulberry32: a small, fast, well-mixed 32-bit generator; deterministic across platforms. */
-export function makeRng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The task's generator: mulberry32 (io/random.ts), whose stream fixes every split. */
+export const makeRng: (seed: number) => Rng = mulberry32;
 
 /** FNV-1a (32-bit) of a string's UTF-16 code units (the task text is ASCII, so its bytes). */
 export function fnv1a32(text: string): number {

@@ -52,6 +52,16 @@ export class Rng {
     return r >>> 0;
   }
 
+  /**
+   * Uniform in the open interval (0, 1), 53 random bits: the decoder's draws (Gumbel noise takes
+   * log(-log(u)), which must stay finite). Each batch row gets its own stream from the same seed,
+   * so a row samples the same whether it decodes alone or in a batch.
+   */
+  uniform(): number {
+    const hi = this.nextU32() >>> 5, lo = this.nextU32() >>> 6;
+    return ((hi * 67108864 + lo) + 0.5) / 9007199254740992;
+  }
+
   /** Uniform in [0, 1) with 53 random bits. */
   nextF64(): number {
     return ((this.nextU32() >>> 5) * 67108864 + (this.nextU32() >>> 6)) / 9007199254740992;
@@ -74,6 +84,22 @@ export class Rng {
 
 function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
+}
+
+/**
+ * mulberry32: a small 32-bit generator of uniforms in [0, 1), deterministic across platforms.
+ * The arithmetic task draws its problems from it (its held-out split, and so the README's eval
+ * table, depend on this exact stream).
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /** A function drawing standard normals from `seed`. */
