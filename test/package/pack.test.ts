@@ -6,7 +6,7 @@
  * registry; a dependency missing from package.json's `dependencies` is not linked and fails here.
  */
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +27,7 @@ const expected = () => (inRepo ??= loadModel().then((m) => generate(m, PROMPT, O
 
 /** Runs a command, failing with its output when it exits non-zero. */
 function run(cmd: string, args: string[], opts: SpawnSyncOptions = {}): string {
+  // This node's folder first on PATH: the bin's `#!/usr/bin/env node` must find the same node.
   const env = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`, ...opts.env };
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 120_000, ...opts, env });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
@@ -42,7 +43,7 @@ function linkDependency(name: string): void {
 }
 
 beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'fastdllm-pack-'));
+  tmp = realpathSync(mkdtempSync(join(tmpdir(), 'fastdllm-pack-')));   // real: node reports modules' real paths
   const [info] = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: ROOT })) as { filename: string; files: { path: string }[] }[];
   packed = info!.files.map((f) => f.path);
   project = join(tmp, 'consumer');
