@@ -58,7 +58,7 @@ const loop = (expr: string) => `for (int64_t i = 0; i < n; i++) out[i] = ${expr}
 /** The C++ body of each elementwise op over a, b (null for unary ops), out and n. */
 export const CPU_ELEMENTWISE: Record<ElementwiseOp, string> = {
   silu: 'fd::silu_mul_n(a, nullptr, out, n);',
-  gelu: loop('0.5f * a[i] * (1.f + std::tanh(0.797884561f * (a[i] + 0.05f * a[i] * a[i] * a[i])))'),
+  gelu: loop('0.5f * a[i] * (1.f + std::tanh(0.797884561f * (a[i] + 0.044715f * a[i] * a[i] * a[i])))'),
   add: loop('a[i] + b[i]'),
   mul: loop('a[i] * b[i]'),
   silu_mul: `

@@ -63,6 +63,7 @@ export const CUDA_ELEMENTWISE: Record<ElementwiseOp, string> = {
   gelu: '0.5f * a * (1.f + tanhf(0.797884561f * (a + 0.044715f * a * a * a)))',
 };
 
+/** An elementwise kernel: the config binds the storage types and the op's expression (CUDA_ELEMENTWISE). */
 export function elementwiseShim(d: { op: ElementwiseOp; in: DeviceDType; out: DeviceDType }): Shim {
   return wrap(`ew_${d.op}_${d.in}_${d.out}`, [`typedef ${cType(d.in)} IT;`, `typedef ${cType(d.out)} OT;`, `static constexpr bool BINARY = ${ELEMENTWISE_ARITY[d.op] === 2};`,
     `static __device__ __forceinline__ float op(float a, float b) { return ${CUDA_ELEMENTWISE[d.op]}; }`],

@@ -288,5 +288,5 @@ export async function createCudaExecutor(graph: Graph, weightSource: WeightSourc
   }
   const slotPlan = new SlotPlan(plan, (id) => temps.has(id));
   debugLog(1, `cuda executor: ${plan.kernels.length} launches, ${formatBytes([...weights.values()].reduce((s, w) => s + w.bytes, 0))} of weights, ${slotPlan.slotCount} temporary buffers`);
-  return new CudaExecutor(ctx, plan, kernels, weights, slotPlan, opts.profile ?? env.debug >= 2, opts.poison ?? false, opts.graphs ?? env.cudaGraphs, stepKernels);
+  return new CudaExecutor(ctx, plan, kernels, weights, slotPlan, opts.profile ?? env.debug >= 2, opts.poison ?? env.poison ?? false, opts.graphs ?? env.cudaGraphs, stepKernels);
 }

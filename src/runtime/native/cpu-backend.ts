@@ -36,8 +36,6 @@ export function findCxx(): { path: string; version: string } | null {
   return cxxProbe;
 }
 
-export { CPU_CXX_OPTIONS };
-
 const loadedLibs = new Map<string, LibraryHandle>();
 
 /**
