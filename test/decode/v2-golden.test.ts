@@ -79,6 +79,23 @@ describe('Fast-dLLM v2 batches and options', () => {
     expect(r.nfe).toBe(c!.nfe);
   });
 
+  it('accepts strictly above the threshold: at threshold 1 every step decodes one token, even among saturated probabilities', async () => {
+    // v2_s60 saturates probabilities to exactly 1.0; the vectors drop such ties, so check the rule itself.
+    const m = await model('v2_s60');
+    const prompts = [...new Map(cases.filter((c) => c.model === 'v2_s60').map((c) => [c.prompt.join(), c.prompt])).values()].slice(0, 24);
+    let steps = 0, saturated = 0;
+    for (const p of prompts) {
+      for (const ev of decodeIds(m, [p], { genLength: 64, threshold: 1 })) {
+        if (ev.type !== 'step' || ev.rows.length === 0) continue;
+        steps++;
+        expect(ev.rows[0].positions.length).toBe(1);
+        saturated += ev.rows[0].confidences.filter((c) => c === 1).length;
+      }
+    }
+    expect(steps).toBeGreaterThan(100);
+    expect(saturated).toBeGreaterThan(0);
+  });
+
   it('refuses bad or v1-only options on a v2 model and v2 options on a v1 model, naming them', async () => {
     const m = await model('v2_s3');
     const base = { genLength: 32 };

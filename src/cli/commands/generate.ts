@@ -102,7 +102,8 @@ export async function generateCommand(argv: string[]): Promise<number> {
     const o = result.options;
     const mode = o.threshold !== undefined ? `threshold ${o.threshold}` : o.factor !== undefined ? `factor ${o.factor}` : `${o.steps} steps`;
     const kinds = Object.entries(result.timeByKind).filter(([, k]) => k.count).map(([n, k]) => `${n} ${(k.ms / k.count).toFixed(1)} ms x${k.count}`).join(', ');
-    process.stderr.write(`[${o.cache} cache, ${mode}, block ${o.blockLength}] ${result.generatedTokens} tokens, nfe ${result.nfe}, ${result.tokensPerForward.toFixed(2)} tokens/forward, ${result.tokensPerSecond.toFixed(1)} tokens/s (${(result.wallMs / 1000).toFixed(2)} s; per step: ${kinds})\n`);
+    const how = o.v2 ? `v2, sub-block ${o.v2.smallBlock}${o.v2.blockCache ? ', block cache' : ''}` : `${o.cache} cache`;
+    process.stderr.write(`[${how}, ${mode}, block ${o.blockLength}] ${result.generatedTokens} tokens, nfe ${result.nfe}, ${result.tokensPerForward.toFixed(2)} tokens/forward, ${result.tokensPerSecond.toFixed(1)} tokens/s (${(result.wallMs / 1000).toFixed(2)} s; per step: ${kinds})\n`);
   }
   return 0;
 }
