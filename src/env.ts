@@ -5,7 +5,14 @@ import { join } from 'node:path';
  * Every FASTDLLM_* knob, typed and documented, read once (Triton style: one module owns them).
  */
 export interface FastdllmEnv {
-  /** FASTDLLM_DEBUG=0..6: 1 compile events, 2 per-launch times, 3 fused IR, 4 generated source, 5 PTX, 6 per-step decode trace. */
+  /**
+   * FASTDLLM_DEBUG=0..6, each level adding to the ones below, on both targets: 1 compile events
+   * (compiled / cache hit, overrides used), 2 per-launch times (per node on the CPU, per kernel on
+   * CUDA; CPU also sums by op at exit), 3 the fused IR (and CUDA's plan of kernels), 4 the
+   * generated source (C++ module / CUDA modules), 5 PTX on CUDA, the module's assembly on the CPU
+   * (g++ -S), 6 a per-step decode trace (one line per forward: kind, block, nfe, each row's
+   * chosen positions and tokens). All on stderr.
+   */
   debug: number;
   /** FASTDLLM_CACHE_DIR: compiled-kernel cache (default ~/.cache/fastdllm). */
   cacheDir: string;
@@ -28,11 +35,12 @@ export interface FastdllmEnv {
    */
   deviceSelect: boolean;
   /**
-   * FASTDLLM_POISON=0: skip filling each CPU output buffer with NaN / a sentinel before its
-   * kernel runs (default 1: it costs a fill per kernel, measured within noise on a decode; the
-   * CUDA executor poisons when tests ask, as it costs a launch per buffer there).
+   * FASTDLLM_POISON=0|1: fill every output buffer with NaN (ints: a sentinel) before its kernel
+   * runs, so a kernel that skips part of its output shows it. Unset: on for the CPU (a fill per
+   * kernel, within noise on the embedded model's decode), off for CUDA (a fill launch per buffer,
+   * and no CUDA-graph replay; tests ask for it); 1 turns it on for a GPU run too.
    */
-  poison: boolean;
+  poison: boolean | undefined;
 }
 
 function readEnv(): FastdllmEnv {
@@ -55,7 +63,7 @@ function readEnv(): FastdllmEnv {
     nvrtcLib: e.FASTDLLM_NVRTC_LIB || undefined,
     cudaGraphs: int('FASTDLLM_CUDA_GRAPHS', 0) === 1,
     deviceSelect: int('FASTDLLM_DEVICE_SELECT', 1) === 1,
-    poison: int('FASTDLLM_POISON', 1) === 1,
+    poison: e.FASTDLLM_POISON ? int('FASTDLLM_POISON', 1) === 1 : undefined,
   };
 }
 

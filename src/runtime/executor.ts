@@ -4,7 +4,6 @@ import { numel } from '../util/math.ts';
 import { allocBuf, type Buf, type HostTensor } from './buffers.ts';
 import type { HostBackend, NodeKernel, PreparedGraph } from './kernel.ts';
 import { env as knobs, debugLog } from '../env.ts';
-import { printGraph } from '../ir/printer.ts';
 import { recordOpTime } from './op-timer.ts';
 import { lastTouch } from './liveness.ts';
 import { bindRunInputs } from './bind-inputs.ts';
@@ -14,7 +13,7 @@ export type WeightSource = (name: string, shape: number[]) => Float32Array;
 
 /** What GraphExecutor does besides running: poisoning (see FASTDLLM_POISON). */
 export interface GraphExecutorOptions {
-  /** Fill every output buffer before its kernel runs (default FASTDLLM_POISON, on). */
+  /** Fill every output buffer before its kernel runs (default FASTDLLM_POISON, else on). */
   poison?: boolean;
 }
 
@@ -43,7 +42,6 @@ export class GraphExecutor {
   ) {}
 
   static async create(graph: Graph, backend: HostBackend, weightSource: WeightSource, opts: GraphExecutorOptions = {}): Promise<GraphExecutor> {
-    if (knobs.debug >= 3) debugLog(3, `fused IR (${backend.name} backend):\n${printGraph(graph)}`);
     return GraphExecutor.fromPrepared(graph, await backend.prepare(graph), weightSource, opts);
   }
 
@@ -59,7 +57,7 @@ export class GraphExecutor {
     const last = lastTouch(graph.nodes.map((n) => [n.id, ...n.inputs]), Object.values(graph.outputs));
     const lastUse = graph.nodes.map((n) => last.get(n.id)!);
     const kernels = graph.nodes.map((n) => (n.op === 'input' || n.op === 'param' || n.op === 'state' ? null : prepared.kernelFor(n)));
-    return new GraphExecutor(graph, kernels, weights, lastUse, opts.poison ?? knobs.poison);
+    return new GraphExecutor(graph, kernels, weights, lastUse, opts.poison ?? knobs.poison ?? true);
   }
 
   /** Runs once. `states` buffers are updated in place; returns the named outputs. */

@@ -1,6 +1,8 @@
 import { Checkpoint } from '../io/checkpoint.ts';
 import { CheckpointError } from '../io/errors.ts';
 import type { Graph } from '../ir/graph.ts';
+import { printGraph } from '../ir/printer.ts';
+import { env, debugLog } from '../env.ts';
 import type { DecoderConfig, ModelDefinition } from '../models/define.ts';
 import { buildModelGraph, readModelConfig } from './config-graph.ts';
 import type { WeightSource } from './executor.ts';
@@ -26,6 +28,8 @@ export async function withModelSource<T>(dir: string, definition: ModelDefinitio
   try {
     checkConfigAgainstCheckpoint(def, config, hf, file, ckpt, dir);
     const { graph } = buildModelGraph(m, (n) => ckpt.has(n));
+    // FASTDLLM_DEBUG=3, for both targets: the fused graph the CPU module or the CUDA plan is made from.
+    if (env.debug >= 3) debugLog(3, `fused IR of ${dir}:\n${printGraph(graph)}`);
     const weights: WeightSource = (name, shape) => {
       if (!ckpt.has(name)) throw new CheckpointError(`${dir}: tensor '${name}' missing from the checkpoint (needed by ${def.architecture} with this config.json)`, dir, name);
       const info = ckpt.info(name);

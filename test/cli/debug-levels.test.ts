@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { findCxx } from '../../src/runtime/native/cpu-backend.ts';
+import { expect, it } from 'vitest';
 import { cli } from '../helpers/cli.ts';
+import { CXX, describeGated } from '../helpers/gates.ts';
 
 const MODEL = join(import.meta.dirname, '..', '..', 'assets', 'arith-tiny');
 const PROMPT = 'Ana has 12 pencils. She buys 7 more. How many pencils does Ana have now?';
@@ -12,7 +12,7 @@ const inspect = (emit: string) => {
   return r.stdout;
 };
 
-describe.runIf(findCxx())('FASTDLLM_DEBUG levels on the CPU, through the CLI', () => {
+describeGated(CXX, 'FASTDLLM_DEBUG levels on the CPU, through the CLI', () => {
   it('6 prints every stage: compile events, launch times, the fused IR, the C++, its assembly, one trace line per step', () => {
     const r = generate('6');
     expect(r.code, r.stderr).toBe(0);
@@ -20,7 +20,7 @@ describe.runIf(findCxx())('FASTDLLM_DEBUG levels on the CPU, through the CLI', (
     const err = r.stderr;
     expect(err).toMatch(/cpu module cpu_[0-9a-f]{12}: (compiled|cache hit) /); // 1
     expect(err).toMatch(/\[fastdllm\] {3}%\d+ matmul \[\d+,\d+,\d+\] \d+\.\d{3} ms/); // 2
-    expect(err).toContain(`fused IR (native backend):\n${inspect('ir')}`); // 3: the graph inspect prints
+    expect(err).toContain(`fused IR of ${MODEL}:\n${inspect('ir')}`); // 3: the graph inspect prints
     expect(err).toContain(inspect('cpp')); // 4: the module inspect prints
     expect(err).toMatch(/assembly \(\S+ -S\):\n[\s\S]*\.cfi_startproc/); // 5
     // 6: one line per forward, naming its kind, block and nfe; its choices are the final tokens.

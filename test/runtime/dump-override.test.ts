@@ -2,10 +2,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findCxx } from '../../src/runtime/native/cpu-backend.ts';
 import { effectiveSource } from '../../src/runtime/kernel-source.ts';
 import { CODEGEN_VERSION } from '../../src/runtime/kernel-cache.ts';
 import { cli } from '../helpers/cli.ts';
+import { CXX, describeGated } from '../helpers/gates.ts';
 
 const MODEL = join(import.meta.dirname, '..', '..', 'assets', 'arith-tiny');
 const IDS = '5,17,40,99,3,3,12';
@@ -58,7 +58,7 @@ describe('one dump / override path (runtime/kernel-source.ts, both targets)', ()
   });
 });
 
-describe.runIf(findCxx())('FASTDLLM_DUMP_DIR / FASTDLLM_OVERRIDE_DIR on the CPU, through the CLI', () => {
+describeGated(CXX, 'FASTDLLM_DUMP_DIR / FASTDLLM_OVERRIDE_DIR on the CPU, through the CLI', () => {
   it('dumps the module that inspect --device cpu prints', () => {
     const dump = join(tmp, 'dump');
     forward({ FASTDLLM_DUMP_DIR: dump });
