@@ -1,9 +1,8 @@
 import type { LoadedModel } from '../runtime/loaded-model.ts';
-import { dreamRoutine } from './dream-routines.ts';
-import { lladaRoutine } from './llada-routines.ts';
 import { resolveOptions, type GenerateOptions, type ResolvedOptions } from './options.ts';
 import { traceDecodeEvent } from './step-trace.ts';
-import { DecodeSession, type DecodeEvent, type StepKind, type V2StepKind } from './session.ts';
+import type { DecodeEvent, StepKind, V2StepKind } from './session.ts';
+import { DecodeEngine } from './engine.ts';
 import { isBlockDiffusion } from '../models/fast-dllm-qwen.ts';
 import { refuseV2Options, resolveV2Options } from './v2-options.ts';
 import { V2Decode } from './v2-routine.ts';
@@ -19,6 +18,8 @@ export interface DecodeResult {
   tokensPerSecond: number;
   generatedTokens: number;
   wallMs: number;
+  /** Fast-dLLM v2: each row's forwards, as many as it makes alone (`nfe` counts the batch's shared calls). */
+  rowNfe?: number[];
   /** Time per step by kind: refresh (full) vs cached steps. */
   timeByKind: Partial<Record<StepKind | V2StepKind, { ms: number; count: number }>>;
   options: ResolvedOptions;
@@ -45,11 +46,10 @@ export function* decodeIds(model: LoadedModel, prompts: number[][], options: Gen
   // Fast-dLLM v2 models decode block by block (v2-routine.ts); v1's options are refused there.
   if (!isBlockDiffusion(cfg)) refuseV2Options(options, cfg);
   const opts = isBlockDiffusion(cfg) ? resolveV2Options(options, cfg, lengths) : resolveOptions(options, cfg, lengths);
-  const sess = opts.v2 ? new V2Decode(model, prompts, opts) : new DecodeSession(model, prompts, opts);
   const t0 = performance.now();
-  const routine = sess instanceof V2Decode ? sess.run() : cfg.logitShift ? dreamRoutine(sess) : lladaRoutine(sess);
+  const sess = opts.v2 ? new V2Decode(model, prompts, opts) : new EngineDecode(model, prompts, opts);
   try {
-    for (const ev of routine) {
+    for (const ev of sess.run()) {
       traceDecodeEvent(ev); // FASTDLLM_DEBUG=6
       yield ev;
     }
@@ -64,12 +64,53 @@ export function* decodeIds(model: LoadedModel, prompts: number[][], options: Gen
     type: 'done',
     result: {
       tokens, nfe: sess.nfe,
-      // v2 rows decode one after another: its nfe is already the total over rows.
-      tokensPerForward: sess.nfe ? decoded / (opts.v2 ? 1 : prompts.length) / sess.nfe : 0,
+      ...(sess instanceof V2Decode ? { rowNfe: sess.rowNfe.slice() } : {}),
+      tokensPerForward: sess.nfe ? decoded / prompts.length / sess.nfe : 0,
       tokensPerSecond: wallMs > 0 ? generatedTokens / (wallMs / 1000) : 0,
       generatedTokens, wallMs, timeByKind: sess.timeByKind, options: opts,
     },
   };
+}
+
+/**
+ * A batch of prompts with one set of options on the continuous-batching engine, all rows
+ * admitted at once (so they share every forward their routines allow). Events as the batched
+ * routines always gave them: one step per forward, a block event once every row passed a block.
+ */
+class EngineDecode {
+  private readonly engine: DecodeEngine<number>;
+  private readonly rows;
+
+  constructor(model: LoadedModel, prompts: number[][], opts: ResolvedOptions) {
+    this.engine = new DecodeEngine<number>(model, opts);
+    this.rows = prompts.map((p, i) => this.engine.add(p, opts, i, i, prompts.length > 1 ? `prompt ${i}` : 'prompt'));
+  }
+
+  get nfe(): number {
+    return this.engine.nfe;
+  }
+
+  get timeByKind() {
+    return this.engine.timeByKind;
+  }
+
+  *run(): Generator<DecodeEvent> {
+    let blocks = 0;
+    for (let st = this.engine.step(); st; st = this.engine.step()) {
+      yield { type: 'step', kind: st.kind, nfe: st.nfe, block: st.block, rows: st.decisions, ms: st.ms };
+      const live = this.rows.filter((r) => !r.finished);
+      const passed = live.length ? Math.min(...live.map((r) => r.row.blocksDone)) : Math.max(...this.rows.map((r) => r.row.blocksDone));
+      for (; blocks < passed; blocks++) yield { type: 'block', block: blocks, nfe: st.nfe };
+    }
+  }
+
+  generated(b: number): number[] {
+    return this.rows[b].row.generated();
+  }
+
+  dispose(): void {
+    this.engine.dispose();
+  }
 }
 
 /** Runs decodeIds to the end. */

@@ -35,8 +35,12 @@ export class ServeMetrics {
   readonly requests = new Map<string, number>();
   readonly ttftMs = new Histogram(MS_BOUNDS);
   readonly stepMs = new Histogram(MS_BOUNDS);
-  /** Rows per started batch: the batch-size distribution. */
+  /** Rows that started (or joined a running batch) together. */
   readonly batchSize = new Histogram([1, 2, 4, 8, 16, 32, 64]);
+  /** Rows per forward: the batch-size distribution under continuous batching. */
+  readonly forwardRows = new Histogram([1, 2, 4, 8, 16, 32, 64]);
+  /** Forwards that carried rows admitted at different times (requests that joined a running batch). */
+  joinedForwards = 0;
   nfe = 0;
   /** Canvas positions decided, summed over rows (tokens per forward = this / rowForwards). */
   decided = 0;
@@ -85,7 +89,9 @@ export class ServeMetrics {
       ...gauge('fastdllm_queue_depth', 'requests waiting to start', this.queueDepth),
       ...gauge('fastdllm_running_batches', 'batches decoding now', this.runningBatches),
       ...gauge('fastdllm_running_batch_size', 'rows in the batches decoding now', this.runningRows),
-      ...this.batchSize.render('fastdllm_batch_size', 'rows per started batch'),
+      ...this.batchSize.render('fastdllm_batch_size', 'rows that started or joined a batch together'),
+      ...this.forwardRows.render('fastdllm_forward_rows', 'rows per forward'),
+      ...counter('fastdllm_joined_forwards_total', 'forwards that carried rows admitted at different times', this.joinedForwards),
       ...this.ttftMs.render('fastdllm_time_to_first_token_ms', 'from request accepted to its first committed text (or its answer)'),
       ...this.stepMs.render('fastdllm_step_latency_ms', 'one forward plus selection of one batch'),
       ...counter('fastdllm_nfe_total', 'model forwards (one per batch step)', this.nfe),

@@ -1,6 +1,6 @@
 import type { LoadedModel } from '../runtime/loaded-model.ts';
-import { decodeIds, type DecodeStreamEvent } from '../decode/generate.ts';
-import { resolveOptions, type GenerateOptions, type ResolvedOptions } from '../decode/options.ts';
+import { resolveOptions, type GenerateOptions } from '../decode/options.ts';
+import { DecodeEngine, engineKey, type EngineRow, type EngineStep } from '../decode/engine.ts';
 import type { ServeMetrics } from './metrics.ts';
 
 /** What the scheduler tells the owner of one row (one request). */
@@ -13,9 +13,9 @@ export interface RowListener {
 }
 
 export interface StepInfo {
-  /** Forwards of the row's batch so far. */
+  /** Forwards the row took part in so far (its solo nfe). */
   nfe: number;
-  /** Rows in the row's batch. */
+  /** The most rows of any forward the row took part in. */
   batchSize: number;
 }
 
@@ -50,53 +50,63 @@ export class QueueFullError extends Error {}
 /** A row ran past its deadline. */
 export class TimeoutError extends Error {}
 
+/** True when the row's text can no longer change: no mask before its first EOS (or none at all). */
+export function isFinal(canvas: readonly number[], eos: number, maskId: number): boolean {
+  for (const t of canvas) {
+    if (t === maskId) return false;
+    if (t === eos) return true;
+  }
+  return true;
+}
+
+
+/** Limits of the engine scheduler. */
+export interface EngineSchedulerOptions {
+  /** Rows per engine (rows sharing one forward) at most. */
+  maxBatch: number;
+  maxQueue: number;
+  /** Engines (batches) decoding at once; a row whose key has no engine with room waits in the queue. */
+  maxRunning: number;
+}
+
 interface Row {
   job: DecodeJob;
   key: string;
   canvas: number[];
   done: boolean;
-}
-
-interface Batch {
-  rows: Row[];
-  gen: Generator<DecodeStreamEvent>;
-  nfe: number;
-}
-
-export interface BatchSchedulerOptions {
   maxBatch: number;
-  maxQueue: number;
-  /** Batches decoding at once; more waiting requests gather and start together. */
-  maxRunning: number;
+  slot?: EngineRow<Row>;
 }
 
 /**
- * Batches of identical decode options, stepped round-robin one forward at a time.
- *
- * Requests that wait with the same resolved options start together as one batch (decodeIds
- * rows decode what they decode alone, whatever their prompt lengths). A request that arrives
- * while batches run starts its own batch at the next tick when fewer than maxRunning run, so it
- * never waits for a running batch to end. Between two steps the event loop runs (setImmediate),
- * so HTTP keeps flowing. A row is answered as soon as its text is final; a batch whose rows are
- * all answered or cancelled stops at once.
+ * Continuous batching: each row joins a running engine (decode/engine.ts) of its key (cache
+ * mode, block length, head mode) at the engine's next join point, and leaves when its text is
+ * final or its client goes away. Engines are stepped round-robin, one forward at a time, with
+ * the event loop running between forwards (setImmediate), so HTTP keeps flowing.
  */
-export class BatchScheduler implements Scheduler {
+export class EngineScheduler implements Scheduler {
   private readonly waiting: Row[] = [];
-  private readonly running: Batch[] = [];
+  private engines: DecodeEngine<Row>[] = [];
+  private readonly keys = new Map<DecodeEngine<Row>, string>();
+  /** The engine each admitted, unanswered row decodes in. */
+  private readonly owner = new Map<Row, DecodeEngine<Row>>();
   private next = 0;
   private scheduled = false;
   private idle: (() => void)[] = [];
 
-  constructor(private readonly model: LoadedModel, private readonly opts: BatchSchedulerOptions, private readonly metrics?: ServeMetrics) {}
+  constructor(private readonly model: LoadedModel, private readonly opts: EngineSchedulerOptions, private readonly metrics?: ServeMetrics) {}
 
   get queueDepth(): number {
     return this.waiting.length;
   }
 
+  /** Forwards that carried rows admitted at different times, over all engines so far. */
+  joinedForwards = 0;
+
   submit(job: DecodeJob): JobHandle {
     if (this.waiting.length >= this.opts.maxQueue) throw new QueueFullError(`the queue is full (${this.opts.maxQueue} requests waiting)`);
-    const resolved = resolveOptions(job.options, this.model.config, [job.ids.length]);
-    const row: Row = { job, key: groupKey(resolved), canvas: new Array(resolved.genLength).fill(resolved.maskId), done: false };
+    const o = resolveOptions(job.options, this.model.config, [job.ids.length]);
+    const row: Row = { job, key: engineKey(this.model, o), canvas: new Array(o.genLength).fill(o.maskId), done: false, maxBatch: 0 };
     this.waiting.push(row);
     this.gauges();
     this.wake();
@@ -104,7 +114,7 @@ export class BatchScheduler implements Scheduler {
   }
 
   drain(): Promise<void> {
-    if (!this.waiting.length && !this.running.length) return Promise.resolve();
+    if (!this.waiting.length && !this.engines.length) return Promise.resolve();
     return new Promise((res) => this.idle.push(res));
   }
 
@@ -112,6 +122,7 @@ export class BatchScheduler implements Scheduler {
     row.done = true;
     const i = this.waiting.indexOf(row);
     if (i >= 0) this.waiting.splice(i, 1);
+    if (row.slot) this.owner.get(row)?.cancel(row.slot);
     this.gauges();
   }
 
@@ -124,115 +135,108 @@ export class BatchScheduler implements Scheduler {
   private tick(): void {
     this.scheduled = false;
     this.admit();
-    if (this.running.length) {
-      this.next %= this.running.length;
-      const b = this.running[this.next];
-      let more: boolean;
+    if (this.engines.length) {
+      this.next %= this.engines.length;
+      const e = this.engines[this.next];
+      let st: EngineStep<Row> | undefined;
       try {
-        more = this.advance(b);
-      } catch (e) {
-        // A listener that throws must not take the server down: its batch fails, others go on.
-        more = this.stop(b);
-        for (const r of b.rows) if (!r.done) { r.done = true; try { r.job.listener.onError(e as Error); } catch { /* already failing */ } }
+        this.expire(e);
+        st = e.step();
+        if (st) this.report(st);
+      } catch (err) {
+        // A failing forward or listener must not take the server down: its engine's rows fail.
+        for (const r of this.rowsOf(e)) this.fail(r, err as Error);
+        st = undefined;
       }
-      if (more) this.next++;
-      else this.running.splice(this.next, 1);
+      if (st) this.next++;
+      else this.drop(e);
     }
     this.gauges();
-    if (this.running.length || this.waiting.length) this.wake();
+    if (this.engines.length || this.waiting.length) this.wake();
     else for (const res of this.idle.splice(0)) res();
   }
 
-  /** Starts batches from the waiting queue, oldest first, grouping rows with the same options. */
+  /** Moves waiting rows, oldest first, into an engine of their key with room. */
   private admit(): void {
-    while (this.waiting.length && this.running.length < this.opts.maxRunning) {
-      const key = this.waiting[0].key;
-      const rows: Row[] = [];
-      for (let i = 0; i < this.waiting.length && rows.length < this.opts.maxBatch;) {
-        if (this.waiting[i].key === key) rows.push(...this.waiting.splice(i, 1));
-        else i++;
+    const groups = new Map<DecodeEngine<Row>, number>();
+    for (let i = 0; i < this.waiting.length;) {
+      const row = this.waiting[i];
+      let e = this.engines.find((x) => this.keys.get(x) === row.key && x.size < this.opts.maxBatch);
+      if (!e && this.engines.length >= this.opts.maxRunning) { i++; continue; }
+      if (!e) {
+        e = new DecodeEngine<Row>(this.model, resolveOptions(row.job.options, this.model.config, [row.job.ids.length]));
+        this.engines.push(e);
+        this.keys.set(e, row.key);
       }
-      const gen = decodeIds(this.model, rows.map((r) => r.job.ids), rows[0].job.options);
-      this.running.push({ rows, gen, nfe: 0 });
-      this.metrics?.batchSize.observe(rows.length);
+      this.waiting.splice(i, 1);
+      row.slot = e.add(row.job.ids, resolveOptions(row.job.options, this.model.config, [row.job.ids.length]), row);
+      this.owner.set(row, e);
+      groups.set(e, (groups.get(e) ?? 0) + 1);
+    }
+    for (const n of groups.values()) this.metrics?.batchSize.observe(n);
+  }
+
+  private rowsOf(e: DecodeEngine<Row>): Row[] {
+    return [...this.owner].filter(([, x]) => x === e).map(([r]) => r);
+  }
+
+  /** Rows past their deadline get a TimeoutError and leave their engine. */
+  private expire(e: DecodeEngine<Row>): void {
+    const now = performance.now();
+    for (const r of this.rowsOf(e)) {
+      if (!r.done && r.job.deadline !== undefined && now > r.job.deadline) {
+        this.fail(r, new TimeoutError('the request ran past its timeout'));
+      }
     }
   }
 
-  /** One forward of batch `b`; false once it is over. */
-  private advance(b: Batch): boolean {
-    const now = performance.now();
-    for (const r of b.rows) {
-      if (!r.done && r.job.deadline !== undefined && now > r.job.deadline) {
-        r.done = true;
-        r.job.listener.onError(new TimeoutError('the request ran past its timeout'));
-      }
-    }
-    if (b.rows.every((r) => r.done)) return this.stop(b);
-    let ev: IteratorResult<DecodeStreamEvent>;
-    try {
-      ev = b.gen.next();
-    } catch (e) {
-      for (const r of b.rows) if (!r.done) { r.done = true; r.job.listener.onError(e as Error); }
-      return false;
-    }
-    if (ev.done) return false;
-    const info = () => ({ nfe: b.nfe, batchSize: b.rows.length });
-    if (ev.value.type === 'step') {
-      b.nfe = ev.value.nfe;
-      let decided = 0;
-      for (const d of ev.value.rows) {
-        const r = b.rows[d.row];
+  private report(st: EngineStep<Row>): void {
+    let decided = 0;
+    for (const s of st.rows) {
+      const r = s.tag, d = s.row.decision;
+      r.maxBatch = Math.max(r.maxBatch, st.rows.length);
+      if (d) {
         decided += d.positions.length;
         d.positions.forEach((p, i) => { r.canvas[p] = d.tokens[i]; });
-        if (r.done) continue;
-        r.job.listener.onStep(r.canvas, info());
-        if (isFinal(r.canvas, this.model.config.eosId, this.maskOf(r))) this.finish(r, b);
       }
-      this.metrics?.countStep(b.rows.length, decided, ev.value.ms);
-    } else if (ev.value.type === 'done') {
-      ev.value.result.tokens.forEach((t, i) => {
-        const r = b.rows[i];
-        r.canvas = t;
-        if (!r.done) this.finish(r, b);
-      });
-      return false;
+      if (r.done) continue;
+      const info = { nfe: s.row.nfe, batchSize: r.maxBatch };
+      r.job.listener.onStep(r.canvas, info);
+      if (s.finished || isFinal(r.canvas, this.model.config.eosId, s.row.opts.maskId)) this.finish(r, info);
     }
-    return true;
+    for (const s of st.finished) this.owner.delete(s.tag);
+    this.joinedForwards += st.rows.length && new Set(st.rows.map((s) => s.joinedAt)).size > 1 ? 1 : 0;
+    this.metrics?.countStep(st.rows.length, decided, st.ms);
+    this.metrics?.forwardRows.observe(st.rows.length);
+    if (this.metrics) this.metrics.joinedForwards = this.joinedForwards;
   }
 
-  private maskOf(r: Row): number {
-    return r.job.options.maskId ?? this.model.config.maskId;
-  }
-
-  private finish(r: Row, b: Batch): void {
+  private finish(r: Row, info: StepInfo): void {
     r.done = true;
-    r.job.listener.onFinal(r.canvas, { nfe: b.nfe, batchSize: b.rows.length });
+    if (r.slot) this.owner.get(r)?.cancel(r.slot); // its text is final: its compute stops
+    this.owner.delete(r);
+    r.job.listener.onFinal(r.canvas, info);
   }
 
-  /** Ends a batch early (its generator's finally frees the session). */
-  private stop(b: Batch): false {
-    b.gen.return(undefined);
-    return false;
+  private fail(r: Row, err: Error): void {
+    if (r.slot) this.owner.get(r)?.cancel(r.slot);
+    this.owner.delete(r);
+    if (r.done) return;
+    r.done = true;
+    try { r.job.listener.onError(err); } catch { /* already failing */ }
+  }
+
+  private drop(e: DecodeEngine<Row>): void {
+    e.dispose();
+    for (const r of this.rowsOf(e)) this.owner.delete(r);
+    this.engines = this.engines.filter((x) => x !== e);
+    this.keys.delete(e);
   }
 
   private gauges(): void {
     if (!this.metrics) return;
     this.metrics.queueDepth = this.waiting.length;
-    this.metrics.runningBatches = this.running.length;
-    this.metrics.runningRows = this.running.reduce((s, b) => s + b.rows.length, 0);
+    this.metrics.runningBatches = this.engines.length;
+    this.metrics.runningRows = this.engines.reduce((s, e) => s + e.size, 0);
   }
-}
-
-/** True when the row's text can no longer change: no mask before its first EOS (or none at all). */
-export function isFinal(canvas: readonly number[], eos: number, maskId: number): boolean {
-  for (const t of canvas) {
-    if (t === maskId) return false;
-    if (t === eos) return true;
-  }
-  return true;
-}
-
-/** Rows may share a batch when their resolved options are equal (the prompt aside). */
-function groupKey(o: ResolvedOptions): string {
-  return JSON.stringify(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
 }

@@ -5,15 +5,17 @@ import { handleGeneration, type GenerationContext } from './generation.ts';
 import { ServeMetrics } from './metrics.ts';
 import { apiError, validationError } from './openai.ts';
 import { CHAT_SCHEMA, COMPLETION_SCHEMA } from './request.ts';
-import { BatchScheduler, type Scheduler } from './scheduler.ts';
+import { EngineScheduler, type Scheduler } from './scheduler.ts';
+import { BatchScheduler } from './cohort-scheduler.ts';
+import { isBlockDiffusion } from '../models/fast-dllm-qwen.ts';
 
 /** How the server runs; every limit has a default. */
 export interface ServeOptions {
-  /** Rows per batch at most (default 16). */
+  /** Rows sharing one forward at most (default 16). */
   maxBatch?: number;
   /** Requests waiting to start at most; one more is a 429 (default 256). */
   maxQueue?: number;
-  /** Batches decoding at once (default 4); requests beyond wait and start together. */
+  /** Batches decoding at once (default 4); a request that cannot join a running batch of its options waits. */
   maxRunning?: number;
   /** Request body bytes at most (default 256 KiB; more is a 413). */
   bodyLimit?: number;
@@ -44,7 +46,10 @@ export interface Server {
 export function createServer(model: Model, o: ServeOptions = {}): Server {
   const cfg = model.host.config;
   const metrics = new ServeMetrics();
-  const scheduler = o.scheduler ?? new BatchScheduler(model.host, { maxBatch: o.maxBatch ?? 16, maxQueue: o.maxQueue ?? 256, maxRunning: o.maxRunning ?? 4 }, metrics);
+  // Fast-dLLM v2's block routine is not on the row engine: its requests batch as cohorts.
+  const scheduler = o.scheduler ?? (isBlockDiffusion(cfg)
+    ? new BatchScheduler(model.host, { maxBatch: o.maxBatch ?? 16, maxQueue: o.maxQueue ?? 256, maxRunning: o.maxRunning ?? 4 }, metrics)
+    : new EngineScheduler(model.host, { maxBatch: o.maxBatch ?? 16, maxQueue: o.maxQueue ?? 256, maxRunning: o.maxRunning ?? 4 }, metrics));
   const maxPromptTokens = o.maxPromptTokens ?? Math.floor(cfg.maxSeqLen / 2);
   const ctx: GenerationContext = {
     model, scheduler, metrics, modelName: o.modelName ?? basename(model.dir), timeoutMs: o.timeoutMs ?? 120_000,

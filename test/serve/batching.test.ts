@@ -42,8 +42,10 @@ describe('continuous batching never changes an answer', () => {
 
   it('a request that arrives while a batch runs starts (and here ends) before that batch ends', async () => {
     // A long batch: 128 positions one per step (128 forwards), streamed with a canvas snapshot
-    // per step, so its first chunk says it runs.
-    const long = await s.client.completions.create({ model: 'x', prompt: PROMPTS[0], max_tokens: 128, steps: 128, stream: true, stream_options: { denoise: true } } as any) as any as AsyncIterable<any>;
+    // per step, so its first chunk says it runs. Without a cache a request joins a running
+    // batch at its next step (with one, at its next block boundary: test/decode/engine.test.ts).
+    const joinedBefore = await metric(s.base, 'fastdllm_joined_forwards_total');
+    const long = await s.client.completions.create({ model: 'x', prompt: PROMPTS[0], max_tokens: 128, steps: 128, cache: 'none', stream: true, stream_options: { denoise: true } } as any) as any as AsyncIterable<any>;
     const order: string[] = [];
     const longDone = (async () => {
       let first = true;
@@ -54,11 +56,14 @@ describe('continuous batching never changes an answer', () => {
       order.push('long ended');
     })();
     while (!order.length) await new Promise((r) => setTimeout(r, 5));
-    const short = await completion(s, { prompt: PROMPTS[1] });
+    const short = await completion(s, { prompt: PROMPTS[1], ...SETTINGS[2].body });
     order.push('short answered');
     await longDone;
     expect(order).toEqual(['long started', 'short answered', 'long ended']);
-    expect(short.choices[0].text).toBe((await generate(s.model, PROMPTS[1], SETTINGS[0].opts)).text[0]);
+    expect(short.choices[0].text).toBe((await generate(s.model, PROMPTS[1], SETTINGS[2].opts)).text[0]);
+    // It joined the long one's forwards (rows admitted at different times in one forward).
+    expect(short.fastdllm.batch_size).toBe(2);
+    expect(await metric(s.base, 'fastdllm_joined_forwards_total')).toBeGreaterThan(joinedBefore);
   });
 
   it('a client that disconnects mid-stream is dropped; the others in its batch are undisturbed', async () => {
@@ -98,7 +103,8 @@ describe('a full queue', () => {
   afterAll(async () => { await s?.server.shutdown(); });
 
   it('answers 429 with Retry-After, and the queued requests are still answered', async () => {
-    const long = await s.client.completions.create({ model: 'x', prompt: PROMPTS[0], max_tokens: 128, steps: 128, stream: true, stream_options: { denoise: true } } as any) as any as AsyncIterable<any>;
+    // block_length 16: options no queued request shares, so the queued ones cannot join its batch.
+    const long = await s.client.completions.create({ model: 'x', prompt: PROMPTS[0], max_tokens: 128, steps: 128, block_length: 16, stream: true, stream_options: { denoise: true } } as any) as any as AsyncIterable<any>;
     const it0 = long[Symbol.asyncIterator]();
     await it0.next(); // the long batch runs: the one running slot is taken
     const queued = [completion(s, { prompt: PROMPTS[1] }), completion(s, { prompt: PROMPTS[2] })];

@@ -20,8 +20,9 @@ describe('fastdllm serve in a child process', () => {
       expect(base, stderr).toBeDefined();
       expect((await fetch(`${base}/health`)).status).toBe(200);
       const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'none', maxRetries: 0 });
-      // A long streamed request takes the one running slot; plain ones queue behind it.
-      const long = await client.completions.create({ model: 'x', prompt: PROMPTS[0], max_tokens: 96, steps: 96, stream: true, stream_options: { denoise: true } } as any) as any as AsyncIterable<any>;
+      // A long streamed request takes the one running slot; plain ones queue behind it (block_length 16:
+      // options they do not share, so they cannot join its batch).
+      const long = await client.completions.create({ model: 'x', prompt: PROMPTS[0], max_tokens: 96, steps: 96, block_length: 16, stream: true, stream_options: { denoise: true } } as any) as any as AsyncIterable<any>;
       const it0 = long[Symbol.asyncIterator]();
       await it0.next();
       const plain = PROMPTS.slice(1, 5).map((p) => client.completions.create({ model: 'x', prompt: p, max_tokens: 32 }));
@@ -39,7 +40,7 @@ describe('fastdllm serve in a child process', () => {
       for (let r = await it0.next(); !r.done; r = await it0.next()) longText += r.value.choices[0]?.text ?? '';
       const answers = await Promise.all(plain);
       const model = await embeddedModel();
-      expect(longText).toBe((await generate(model, PROMPTS[0], { genLength: 96, blockLength: 32, cache: 'dual', steps: 96 })).text[0]);
+      expect(longText).toBe((await generate(model, PROMPTS[0], { genLength: 96, blockLength: 16, cache: 'dual', steps: 96 })).text[0]);
       for (const [i, a] of answers.entries()) {
         expect(a.choices[0].text).toBe((await generate(model, PROMPTS[i + 1], { genLength: 32, blockLength: 32, cache: 'dual', threshold: 0.9 })).text[0]);
       }
