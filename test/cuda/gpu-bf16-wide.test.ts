@@ -20,6 +20,12 @@ import { GPU, describeGated } from '../helpers/gates.ts';
  * against a model with the same rounding points (kernel-checks.ts), not against f32.
  */
 const BF16_WIDE_REL_NORM = 2.5e-2;
+/**
+ * The share of logits outside atol 1e-2 / rtol 1.6e-2, by the same yardstick: PyTorch's bf16
+ * leaves 1573 of 524288 (0.30%) outside; fastdllm may leave that plus a quarter (0.375%).
+ * Not yet run on a GPU: the H100 run measured only the relative norm (1.48e-2, inside PyTorch's 2.02e-2).
+ */
+const BF16_WIDE_BAD_SHARE = 1.25 * (1573 / 524288);
 
 describeGated(GPU, 'bf16 at LLaDA-8B width vs an f32 reference', () => {
   it('4 layers, refresh + dual-cache step: logits within bf16 tolerance', async () => {
@@ -39,7 +45,7 @@ describeGated(GPU, 'bf16 at LLaDA-8B width vs an f32 reference', () => {
       const c = allclose(results.bf16[i], r, TOL.bf16.atol, TOL.bf16.rtol);
       const scale = Math.sqrt(r.reduce((s, x) => s + x * x, 0) / r.length);
       console.log(`bf16 vs f32, call ${i}: logits rms ${scale.toFixed(3)}, max |err| ${c.maxAbs.toExponential(2)}, relative norm error ${c.relNorm.toExponential(2)}, ${c.bad} of ${r.length} outside atol 1e-2 rtol 1.6e-2`);
-      expect(c.bad, 'NaN or wild values').toBeLessThan(r.length);
+      expect(c.bad, `call ${i}: logits outside atol/rtol`).toBeLessThanOrEqual(Math.floor(BF16_WIDE_BAD_SHARE * r.length));
       expect(Number.isFinite(c.relNorm)).toBe(true);
       expect(c.relNorm, `call ${i}`).toBeLessThan(BF16_WIDE_REL_NORM);
     });

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createCudaExecutor } from '../../src/runtime/cuda/executor.ts';
 import { graphFromConfig } from '../../src/runtime/config-graph.ts';
-import { hasCuda } from '../../src/runtime/cuda/device.ts';
 import { tuneCudaGemms } from '../../src/runtime/cuda/tuner.ts';
 import { cudaTuningFile, loadCudaTuning, saveCudaTuning } from '../../src/runtime/cuda/tuning-file.ts';
 import { numel } from '../../src/util/math.ts';
 import { cli } from '../helpers/cli.ts';
+import { itGated, NO_GPU } from '../helpers/gates.ts';
 import { modelDir } from '../helpers/golden.ts';
 import { EmulatedDevice } from './emulated-device.ts';
 
@@ -76,7 +76,7 @@ describe('CUDA GEMM tuning (emulated device)', () => {
     expect(cudaTuningFile({ name: 'NVIDIA H100 80GB HBM3', arch: 'sm_90' }, 'bf16')).toMatch(/tune\/cuda-nvidia-h100-80gb-hbm3-sm_90-bf16\.json$/);
   }, 120_000);
 
-  it.runIf(!hasCuda())('the CLI says why it cannot tune without a GPU, and refuses GPU flags on the CPU tuner', () => {
+  itGated(NO_GPU, 'the CLI says why it cannot tune without a GPU, and refuses GPU flags on the CPU tuner', () => {
     const r = cli(['tune', '--device', 'cuda', '--model', modelDir('llada_s20')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/--device cuda: no usable CUDA GPU/);

@@ -31,8 +31,12 @@ export function describeGated(gate: Gate, name: string, fn: () => void): void {
   });
 }
 
-/** `it` when the gate holds; otherwise a visible skipped test named after the reason. */
+/** `it` when the gate holds; otherwise a visible skipped test named after the reason (and a line on stdout). */
 export function itGated(gate: Gate, name: string, fn: () => unknown, timeout?: number): void {
-  if (gate.ok) it(name, fn, timeout);
-  else it.skip(`${name} — skipped: ${gate.what} (${gate.why})`, () => {});
+  if (gate.ok) {
+    it(name, fn, timeout);
+    return;
+  }
+  console.log(`[skipped] ${name}: ${gate.what} (${gate.why})`);
+  it.skip(`${name} — skipped: ${gate.what} (${gate.why})`, () => {});
 }

@@ -14,8 +14,10 @@ const FORWARD = ['forward', '--model', modelDir('llada_s3'), '--ids', '2,7,1,8,2
 const PROC: Gate = { ok: CXX.ok && existsSync('/proc/self/status'), what: 'no /proc or no C++ compiler', why: 'the thread count is read from /proc/self/status' };
 
 function probe(threads: string): { threads: number; logits: string } {
+  // OMP_NUM_THREADS, when set, wins over FASTDLLM_THREADS: the probe runs without it.
+  const { OMP_NUM_THREADS: _, ...env } = process.env;
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'test', 'helpers', 'threads-probe.ts'), modelDir('llada_s20')], {
-    cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, FASTDLLM_THREADS: threads, OMP_NUM_THREADS: '' },
+    cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...env, FASTDLLM_THREADS: threads },
   });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout);

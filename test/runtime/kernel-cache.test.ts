@@ -76,4 +76,14 @@ describeGated(CXX, 'kernel cache (CPU kernels, separate processes)', () => {
     expect(forward(cache)).toEqual(JSON.parse(a.stdout).logits);
     expect(readFileSync(join(e.dirs[0], 'meta.json'), 'utf8')).toBe(mtime);
   });
+
+  it('without FASTDLLM_CACHE_DIR, kernels go to ~/.cache/fastdllm', () => {
+    // The suite's own runs use a temporary cache; this test points HOME somewhere temporary instead.
+    const home = mkdtempSync(join(tmpdir(), 'fdllm-home-'));
+    const r = cli(FORWARD, undefined, { FASTDLLM_CACHE_DIR: undefined, XDG_CACHE_HOME: undefined, HOME: home });
+    expect(r.code, r.stderr).toBe(0);
+    const e = entries(join(home, '.cache', 'fastdllm'));
+    expect(e.dirs).toHaveLength(1);
+    expect(e.valid).toEqual([true]);
+  });
 });
