@@ -20,7 +20,10 @@ export interface FastdllmEnv {
   dumpDir: string | undefined;
   /** FASTDLLM_OVERRIDE_DIR: load a hand-edited source from here instead of the generated one (same file name). */
   overrideDir: string | undefined;
-  /** FASTDLLM_THREADS: CPU kernel threads (default: all cores). */
+  /**
+   * FASTDLLM_THREADS: CPU kernel threads. When it is not set, OpenMP's own OMP_NUM_THREADS is
+   * honoured, else all cores; when set, it wins over OMP_NUM_THREADS (it is the knob we document).
+   */
   threads: number;
   /** CXX: the C++ compiler for CPU kernels. */
   cxx: string | undefined;
@@ -57,7 +60,7 @@ function readEnv(): FastdllmEnv {
     cacheDir: e.FASTDLLM_CACHE_DIR || join(e.XDG_CACHE_HOME || join(homedir(), '.cache'), 'fastdllm'),
     dumpDir: e.FASTDLLM_DUMP_DIR || undefined,
     overrideDir: e.FASTDLLM_OVERRIDE_DIR || undefined,
-    threads: int('FASTDLLM_THREADS', 0) || availableParallelism(),
+    threads: int('FASTDLLM_THREADS', 0) || (parseInt(e.OMP_NUM_THREADS ?? '', 10) || 0) || availableParallelism(),
     cxx: e.CXX || undefined,
     cudaLib: e.FASTDLLM_CUDA_LIB || undefined,
     nvrtcLib: e.FASTDLLM_NVRTC_LIB || undefined,

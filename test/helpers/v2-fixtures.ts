@@ -1,8 +1,10 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { FIXTURES, modelDir } from './golden.ts';
+import { byteTokenizerJson } from './byte-tokenizer.ts';
+import { loadModel, type Model } from '../../src/api.ts';
 
 /** One Fast-dLLM v2 vector (REFERENCE-V2.md, "Vectors"). */
 export interface V2Case {
@@ -54,4 +56,20 @@ export function fixtureModelDir(name: string): string {
     }
   }
   return dir;
+}
+
+/**
+ * A v2 fixture model with a tokenizer.json whose id i reads "<i> " (the stop and mask ids are
+ * special tokens, skipped), loaded on the CPU; `text` decodes ids the same way without it.
+ */
+export async function v2ModelWithTokenizer(name: string, stopId: number, maskId: number): Promise<{ model: Model; text: (ids: number[]) => string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'fdllm-v2-tok-'));
+  const src = fixtureModelDir(name);
+  copyFileSync(join(src, 'config.json'), join(dir, 'config.json'));
+  symlinkSync(realpathSync(join(src, 'model.safetensors')), join(dir, 'model.safetensors'));
+  const V = (JSON.parse(readFileSync(join(src, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size;
+  const special = { [stopId]: '<stop>', [maskId]: '<mask>' };
+  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(byteTokenizerJson(Array.from({ length: V }, (_, i) => Buffer.from(`${i} `)), special)));
+  const text = (ids: number[]) => ids.filter((t) => !(t in special)).map((t) => `${t} `).join('');
+  return { model: await loadModel(dir, { device: 'cpu' }), text };
 }

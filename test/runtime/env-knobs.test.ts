@@ -13,11 +13,11 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const FORWARD = ['forward', '--model', modelDir('llada_s3'), '--ids', '2,7,1,8,2,8', '--json', '--device', 'cpu'];
 const PROC: Gate = { ok: CXX.ok && existsSync('/proc/self/status'), what: 'no /proc or no C++ compiler', why: 'the thread count is read from /proc/self/status' };
 
-function probe(threads: string): { threads: number; logits: string } {
-  // OMP_NUM_THREADS, when set, wins over FASTDLLM_THREADS: the probe runs without it.
-  const { OMP_NUM_THREADS: _, ...env } = process.env;
+function probe(threads: string | undefined, omp?: string): { threads: number; logits: string } {
+  const { OMP_NUM_THREADS: _o, FASTDLLM_THREADS: _f, ...env } = process.env;
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'test', 'helpers', 'threads-probe.ts'), modelDir('llada_s20')], {
-    cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...env, FASTDLLM_THREADS: threads },
+    cwd: ROOT, encoding: 'utf8', timeout: 120_000,
+    env: { ...env, ...(threads === undefined ? {} : { FASTDLLM_THREADS: threads }), ...(omp === undefined ? {} : { OMP_NUM_THREADS: omp }) },
   });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout);
@@ -29,6 +29,11 @@ describeGated(PROC, 'FASTDLLM_THREADS', () => {
     // OpenMP runs a parallel region on the calling thread plus N - 1 workers.
     expect(three.threads - one.threads).toBe(2);
     expect(three.logits).toBe(one.logits);
+  });
+
+  it('wins over OMP_NUM_THREADS, which is honoured only when FASTDLLM_THREADS is not set', () => {
+    const one = probe('1', '3'), ompOnly = probe(undefined, '3');
+    expect(ompOnly.threads - one.threads).toBe(2);
   });
 
   it('a value that is not a count is refused, naming the variable', () => {
@@ -50,6 +55,13 @@ describeGated(CXX, 'CXX', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(log, 'utf8')).toMatch(/kernel\.cpp/); // the compile went through the wrapper
     expect(JSON.parse(r.stdout).logits).toEqual(JSON.parse(base.stdout).logits);
+  });
+
+  it('a CXX that does not run is named in a warning before another compiler is used', () => {
+    const r = cli(FORWARD, undefined, { CXX: '/nonexistent/c++', FASTDLLM_CACHE_DIR: mkdtempSync(join(tmpdir(), 'fdllm-badcxx-')) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/CXX=\/nonexistent\/c\+\+ does not run/);
+    expect(JSON.parse(r.stdout).logits).toEqual(JSON.parse(cli(FORWARD).stdout).logits);
   });
 
   it('with no compiler at all (CXX=/nonexistent, nothing on PATH): a warning, and the reference kernels\' logits', () => {

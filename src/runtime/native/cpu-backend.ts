@@ -30,7 +30,9 @@ export function findCxx(): { path: string; version: string } | null {
       cxxProbe = { path: c, version };
       break;
     } catch {
-      /* try the next */
+      // A compiler the user named that does not run is worth a word: falling back silently would
+      // build with a compiler they did not choose.
+      if (c === env.cxx) process.stderr.write(`fastdllm: CXX=${c} does not run (\`${c} --version\` failed); looking for g++, c++ or clang++ instead\n`);
     }
   }
   return cxxProbe;
@@ -94,7 +96,7 @@ function bindKernel(lib: LibraryHandle, node: Node, spec: CpuKernelSpec): NodeKe
 export function nativeCpuBackend(cxx: { path: string; version: string }, cache?: KernelCache, tuning?: CpuTuning): HostBackend {
   // libgomp reads these once at load: sleep rather than spin between kernels, and honour FASTDLLM_THREADS.
   process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
-  process.env.OMP_NUM_THREADS ??= String(env.threads);
+  process.env.OMP_NUM_THREADS = String(env.threads);
   return {
     name: 'native',
     async prepare(graph: Graph) {
