@@ -5,6 +5,7 @@ import { loadModelOn, type LoadOptions } from './runtime/model.ts';
 import type { LoadedModel } from './runtime/loaded-model.ts';
 import { decodeIds, countGenerated, type DecodeResult, type DecodeStreamEvent } from './decode/generate.ts';
 import { OptionError, type GenerateOptions } from './decode/options.ts';
+import { isBlockDiffusion } from './models/fast-dllm-qwen.ts';
 
 /** The embedded default model (a tiny LLaDA trained on arithmetic word problems), shipped in the repo. */
 export const DEFAULT_MODEL_DIR = resolve(import.meta.dirname, '..', 'assets', 'arith-tiny');
@@ -51,11 +52,11 @@ export function encodePrompts(model: Model, prompts: Prompt[], opts: TextOptions
   });
 }
 
-/** Text of a generated row: tokens up to the first EOS, masks dropped. */
-export function decodeText(model: Model, tokens: number[]): string {
+/** Text of a generated row: tokens up to the first `eos` (config.json's, or the row's stop id), masks dropped. */
+export function decodeText(model: Model, tokens: number[], eos = model.host.config.eosId): string {
   if (!model.tokenizer) return '';
   const cfg = model.host.config;
-  const end = tokens.indexOf(cfg.eosId);
+  const end = tokens.indexOf(eos);
   const ids = (end < 0 ? tokens : tokens.slice(0, end)).filter((t) => t !== cfg.maskId);
   return model.tokenizer.decode(ids, { skipSpecialTokens: true });
 }
@@ -69,7 +70,9 @@ export type GenerateEvent =
 /**
  * Streams a generation: every step's decisions, then text as it becomes final (the decoded
  * prefix of a row with no mask before it, cut at the first EOS; a multi-byte character is
- * never split), then the result. One prompt or a batch.
+ * never split), then the result. One prompt or a batch. On a Fast-dLLM v2 model text is final
+ * block by block: a finished block's text (its AR token included) is sent with its 'block'
+ * event, before the next block's first forward, cut at the row's stop id (`stopId`).
  */
 export async function* generateStream(model: Model, prompt: Prompt | Prompt[], options: GenerateOptions & TextOptions): AsyncGenerator<GenerateEvent> {
   const prompts = isBatch(prompt) ? prompt : [prompt];
@@ -78,6 +81,9 @@ export async function* generateStream(model: Model, prompt: Prompt | Prompt[], o
   const maskId = options.maskId ?? cfg.maskId;
   const detok = model.tokenizer ? ids.map(() => new StreamingDetokenizer(model.tokenizer!)) : [];
   const generated = ids.map(() => [] as number[]);
+  // v2: the final tokens so far (cut at the stop id), and whether the stop was reached.
+  const v2 = isBlockDiffusion(cfg), stopId = v2 ? (options.stopId ?? cfg.eosId) : cfg.eosId;
+  const final = ids.map(() => [] as number[]), stopped = ids.map(() => false), sent = ids.map(() => '');
   const committed = (row: number[]) => {
     const out: number[] = [];
     for (const t of row) {
@@ -88,17 +94,29 @@ export async function* generateStream(model: Model, prompt: Prompt | Prompt[], o
   };
   for (const ev of decodeIds(model.host, ids, options)) {
     if (ev.type === 'done') {
-      const text = ev.result.tokens.map((t) => decodeText(model, t));
+      const text = ev.result.tokens.map((t) => decodeText(model, t, ev.result.options.eos));
+      // Whatever the streaming detokenizer still held back (a final partial character) goes out now.
+      for (const [row, t] of text.entries()) if (detok.length && t.startsWith(sent[row]) && t.length > sent[row].length) yield { type: 'text', row, text: t.slice(sent[row].length) };
       yield { type: 'done', result: { ...ev.result, text } };
       return;
     }
     yield ev;
-    if (ev.type === 'step' && detok.length) {
+    if (ev.type === 'step' && detok.length && !v2) {
       for (const r of ev.rows) {
         r.positions.forEach((p, i) => { generated[r.row][p] = r.tokens[i]; });
         const row = Array.from({ length: generated[r.row].length }, (_, p) => generated[r.row][p] ?? maskId);
         const delta = detok[r.row].push(committed(row));
-        if (delta) yield { type: 'text', row: r.row, text: delta };
+        if (delta) { sent[r.row] += delta; yield { type: 'text', row: r.row, text: delta }; }
+      }
+    }
+    if (ev.type === 'block' && ev.final && detok.length) {
+      for (const f of ev.final) {
+        if (stopped[f.row]) continue;
+        const cut = f.tokens.indexOf(stopId);
+        final[f.row].push(...(cut < 0 ? f.tokens : f.tokens.slice(0, cut)));
+        stopped[f.row] = cut >= 0;
+        const delta = detok[f.row].push(final[f.row].filter((t) => t !== maskId));
+        if (delta) { sent[f.row] += delta; yield { type: 'text', row: f.row, text: delta }; }
       }
     }
     await new Promise<void>((res) => setImmediate(res));

@@ -1,7 +1,9 @@
 import type { FastDllmQwenConfig } from '../models/fast-dllm-qwen.ts';
 import type { DecoderConfig } from '../models/define.ts';
 import { thresholdRule } from '../ir/select-rule.ts';
-import { OptionError, type GenerateOptions, type ResolvedOptions } from './options.ts';
+import { bf16BitsToF32, f32ToBf16Bits } from '../io/half.ts';
+import { OptionError, resolveOptions, type GenerateOptions, type ResolvedOptions } from './options.ts';
+import { isBlockDiffusion } from '../models/fast-dllm-qwen.ts';
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
 
@@ -75,4 +77,23 @@ export function refuseV2Options(o: GenerateOptions, cfg: DecoderConfig): void {
   for (const k of ['smallBlock', 'blockCache', 'stopId', 'padId'] as const) {
     if (o[k] !== undefined) throw new OptionError(k, `only Fast-dLLM v2 (Fast_dLLM_Qwen) models take it; ${cfg.architecture} does not`);
   }
+}
+
+/**
+ * Whether a proposal of confidence `c` passes v2's threshold (REFERENCE-V2.md 3c): strictly
+ * above it, compared in the dtype of the probabilities. PyTorch rounds the Python scalar to
+ * that dtype first, so in bf16 both sides are bf16 (tau 0.901 becomes 0.90234375, and a p of
+ * 0.90234375 is then NOT above it); in f32 the rule's threshold is already f32.
+ */
+export function v2Accepts(c: number, o: ResolvedOptions, dtype: 'f32' | 'bf16' = 'f32'): boolean {
+  const tau = o.rule.mode === 'threshold' ? o.rule.threshold : Math.fround(o.threshold ?? 0.9);
+  if (dtype === 'f32') return c > tau;
+  return bf16BitsToF32(f32ToBf16Bits(c)) > bf16BitsToF32(f32ToBf16Bits(o.threshold ?? 0.9));
+}
+
+/** Options resolved for the model's family: v2's on a Fast-dLLM v2 model, else v1's (refusing v2's). */
+export function resolveModelOptions(o: GenerateOptions, cfg: DecoderConfig, promptLengths: number[]): ResolvedOptions {
+  if (isBlockDiffusion(cfg)) return resolveV2Options(o, cfg, promptLengths);
+  refuseV2Options(o, cfg);
+  return resolveOptions(o, cfg, promptLengths);
 }

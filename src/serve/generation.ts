@@ -46,7 +46,7 @@ export async function handleGeneration(ctx: GenerationContext, kind: Kind, req: 
     if (ids.length > ctx.limits.maxPromptTokens) throw new OptionError(field, `the prompt has ${ids.length} tokens; this server takes at most ${ctx.limits.maxPromptTokens}`);
     const bad = ids.find((t) => t >= cfg.vocabSize);
     if (bad !== undefined) throw new OptionError(field, `token id ${bad} is outside the vocabulary [0, ${cfg.vocabSize})`);
-    options = decodeOptions(b, ctx.limits);
+    options = decodeOptions(b, ctx.limits, cfg);
   } catch (e) {
     return sendError(reply, optionError(e));
   }
