@@ -3,7 +3,7 @@ import type { Graph } from '../ir/graph.ts';
 import { GraphExecutor } from '../runtime/executor.ts';
 import { referenceKernel } from '../runtime/reference/backend.ts';
 import type { HostTensor } from '../runtime/buffers.ts';
-import type { SelectionRule } from '../ir/select-rule.ts';
+import { describeRule, type SelectionRule } from '../ir/select-rule.ts';
 import type { ResolvedOptions } from './options.ts';
 
 /**
@@ -26,8 +26,10 @@ export function buildLladaSelectGraph(rule: SelectionRule, vocab: number, source
   const x0 = logits ? b.argmax(logits) : b.input('x0', 'i32', ['B', 'R']);
   const rawConf = logits ? b.confidence(logits, 'prob', 'f64') : b.input('confidence', 'f64', ['B', 'R']);
   const conf = b.maskFill(rawConf, candidate, -Infinity);
+  // The IR's select_threshold is v1's (>=, f32 or f64); v2's strict / bf16 rule has no graph form.
+  if (rule.mode === 'threshold' && (rule.comparison !== '>=' || rule.precision === 'bf16')) throw new RangeError(`selection graph: no IR form of the rule "${describeRule(rule)}"`);
   const sel = rule.mode === 'factor' ? b.selectFactor(conf, rule.factor)
-    : rule.mode === 'threshold' ? b.selectThreshold(conf, rule.threshold, rule.precision)
+    : rule.mode === 'threshold' ? b.selectThreshold(conf, rule.threshold, rule.precision as 'f32' | 'f64')
     : b.selectTopk(conf, k);
   b.output('canvas', b.scatterTokens(canvas, positions, x0, sel));
   b.output('x0', x0);

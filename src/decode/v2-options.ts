@@ -1,7 +1,6 @@
 import type { FastDllmQwenConfig } from '../models/fast-dllm-qwen.ts';
 import type { DecoderConfig } from '../models/define.ts';
-import { thresholdRule } from '../ir/select-rule.ts';
-import { bf16BitsToF32, f32ToBf16Bits } from '../io/half.ts';
+import { thresholdRule, type SelectionRule } from '../ir/select-rule.ts';
 import { OptionError, resolveOptions, type GenerateOptions, type ResolvedOptions } from './options.ts';
 import { isBlockDiffusion } from '../models/fast-dllm-qwen.ts';
 
@@ -65,9 +64,8 @@ export function resolveV2Options(o: GenerateOptions, cfg: FastDllmQwenConfig, pr
     genLength: G, blockLength: BL, steps: G, cache: 'none', threshold, factor: undefined, remasking: 'low_confidence',
     alg: 'confidence_threshold', temperature: 0, topP: 1, topK: undefined, cfgScale: 0, seed, earlyExit: o.earlyExit ?? false,
     maskId, eos: stopId, eps: 1e-3,
-    // The rule's threshold, rounded to f32 as PyTorch rounds the scalar to p's dtype; v2 compares
-    // strictly (c > tau), which v2-routine.ts applies itself.
-    rule: thresholdRule(threshold, 'f32'),
+    // v2's rule on f32 probabilities (the routine makes the bf16 one on a bf16 model: v2Rule).
+    rule: thresholdRule(threshold, 'f32', '>'),
     v2: { blockLength: BL, smallBlock, blockCache: o.blockCache ?? false, stopId, padId },
   };
 }
@@ -80,15 +78,13 @@ export function refuseV2Options(o: GenerateOptions, cfg: DecoderConfig): void {
 }
 
 /**
- * Whether a proposal of confidence `c` passes v2's threshold (REFERENCE-V2.md 3c): strictly
- * above it, compared in the dtype of the probabilities. PyTorch rounds the Python scalar to
- * that dtype first, so in bf16 both sides are bf16 (tau 0.901 becomes 0.90234375, and a p of
- * 0.90234375 is then NOT above it); in f32 the rule's threshold is already f32.
+ * v2's acceptance rule (REFERENCE-V2.md 3c): every mask strictly above the threshold plus the
+ * most confident, compared in the dtype of the probabilities. PyTorch rounds the Python scalar
+ * to that dtype first, so in bf16 both sides are bf16 (tau 0.901 becomes 0.90234375, and a p of
+ * 0.90234375 is then NOT above it).
  */
-export function v2Accepts(c: number, o: ResolvedOptions, dtype: 'f32' | 'bf16' = 'f32'): boolean {
-  const tau = o.rule.mode === 'threshold' ? o.rule.threshold : Math.fround(o.threshold ?? 0.9);
-  if (dtype === 'f32') return c > tau;
-  return bf16BitsToF32(f32ToBf16Bits(c)) > bf16BitsToF32(f32ToBf16Bits(o.threshold ?? 0.9));
+export function v2Rule(o: ResolvedOptions, dtype: 'f32' | 'bf16'): SelectionRule {
+  return thresholdRule(o.threshold ?? 0.9, dtype, '>');
 }
 
 /** Options resolved for the model's family: v2's on a Fast-dLLM v2 model, else v1's (refusing v2's). */

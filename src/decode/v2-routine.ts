@@ -4,8 +4,9 @@ import { argmaxRow, softmaxRow } from '../runtime/reference/ops.ts';
 import type { ResolvedOptions, V2Settings } from './options.ts';
 import type { DecodeEvent, FinalTokens, RowDecision, StepKind, V2StepKind } from './session.ts';
 import { V2Canvas } from './v2-canvas.ts';
-import { v2Accepts } from './v2-options.ts';
-import { bf16BitsToF32, f32ToBf16Bits } from '../io/half.ts';
+import { v2Rule } from './v2-options.ts';
+import { selectIndices, type SelectionRule } from '../ir/select-rule.ts';
+import { bf16BitsToF32, f32ToBf16Bits } from '../util/half.ts';
 
 /** Time and count of the forwards of each kind. */
 type Timing = Partial<Record<StepKind | V2StepKind, { ms: number; count: number }>>;
@@ -46,6 +47,8 @@ export class V2Decode {
   private readonly s: V2Settings;
   /** The dtype of the reference's probabilities: bf16 on a bf16 model (cuda-bf16), else f32. */
   private readonly dtype: 'f32' | 'bf16';
+  /** v2's acceptance rule (strict, in `dtype`), made once from the options. */
+  private readonly rule: SelectionRule;
   private readonly c: V2Canvas;
   private readonly ended: boolean[];
   private readonly outEnd: number[];
@@ -56,6 +59,7 @@ export class V2Decode {
     if (!opts.v2) throw new Error('V2Decode needs options resolved for a Fast-dLLM v2 model (resolveV2Options)');
     this.s = opts.v2;
     this.dtype = model.backend === 'cuda-bf16' ? 'bf16' : 'f32';
+    this.rule = v2Rule(this.opts, this.dtype);
     prompts.forEach((p, i) => checkTokenIds(p, model.config.vocabSize, prompts.length > 1 ? `prompt ${i}` : 'prompt'));
     this.c = new V2Canvas(model, prompts, this.s.blockLength, Math.floor(opts.genLength / this.s.blockLength), opts.maskId, this.s.padId);
     this.rowNfe = prompts.map(() => 0);
@@ -170,16 +174,14 @@ export class V2Decode {
   private decide(b: number, cands: number[], logits: (i: number) => Float32Array, finished: Set<number>): RowDecision {
     const V = this.model.config.vocabSize, probs = new Float32Array(V);
     const tokens: number[] = [], conf: number[] = [];
-    let best = 0;
     cands.forEach((_, j) => {
       softmaxRow(logits(j), 0, V, probs, 'f32');
       // In bf16 the reference's p is bf16: argmax (first on ties) and c are taken after rounding.
       if (this.dtype === 'bf16') for (let v = 0; v < V; v++) probs[v] = bf16BitsToF32(f32ToBf16Bits(probs[v]));
       tokens.push(argmaxRow(probs, 0, V));
       conf.push(probs[tokens[j]]);
-      if (conf[j] > conf[best]) best = j;
     });
-    const chosen = cands.map((_, j) => j).filter((j) => j === best || v2Accepts(conf[j], this.opts, this.dtype));
+    const chosen = selectIndices(this.rule, conf);
     for (const j of chosen) {
       this.c.set(b, cands[j], tokens[j]);
       if (tokens[j] === this.s.stopId) finished.add(b);

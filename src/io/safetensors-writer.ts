@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError } from './errors.ts';
 import { INDEX_FILE_NAME, SINGLE_FILE_NAME } from './checkpoint.ts';
-import { f32ToF16Bits } from './half.ts';
+import { f32ToF16Bits } from '../util/half.ts';
 import { DTYPE_BYTES } from './safetensors.ts';
 import { numel } from '../util/math.ts';
 

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { CheckpointError } from './errors.ts';
-import { f16Table32 } from './half.ts';
+import { f16Table32 } from '../util/half.ts';
 import { numel } from '../util/math.ts';
 
 /** Element types that may appear in a safetensors header. */

@@ -6,6 +6,8 @@
  * Pure: no I/O.
  */
 
+import { bf16BitsToF32, f32ToBf16Bits } from '../util/half.ts';
+
 /** How a step chooses among its candidates. */
 export type SelectMode = 'topk' | 'threshold' | 'factor';
 
@@ -25,12 +27,24 @@ export type TieRule = 'lower-index';
 /** The k most confident candidates; k comes per row and per step (numTransferTokens, Dream's schedule). */
 export interface TopkRule { readonly mode: 'topk'; readonly tie: TieRule }
 
+/** The precision a threshold comparison happens in (the dtype of the probabilities it compares). */
+export type RulePrecision = 'f64' | 'f32' | 'bf16';
+
 /**
- * Every candidate with confidence >= threshold, plus always the single most confident one.
- * `threshold` is the value the comparison uses: already rounded to f32 when `precision` is 'f32'
- * (Dream compares in f32; LLaDA in f64).
+ * Every candidate whose confidence passes the threshold, plus always the single most confident
+ * one. `threshold` is the value the comparison uses, already rounded to `precision` (LLaDA
+ * compares in f64, Dream in f32, Fast-dLLM v2 in the probabilities' dtype, so in bf16 on a bf16
+ * model: PyTorch rounds the Python scalar to that dtype). `comparison` is '>=' for Fast-dLLM v1
+ * and '>' (strict) for v2. Confidences are compared as given: a bf16 rule expects them rounded
+ * to bf16 already, as the probabilities they come from are.
  */
-export interface ThresholdRule { readonly mode: 'threshold'; readonly threshold: number; readonly precision: 'f32' | 'f64'; readonly tie: TieRule }
+export interface ThresholdRule {
+  readonly mode: 'threshold';
+  readonly threshold: number;
+  readonly precision: RulePrecision;
+  readonly comparison: '>=' | '>';
+  readonly tie: TieRule;
+}
 
 /**
  * Fast-dLLM's factor rule in f64: sorted confidences c[0] >= ... >= c[N-1]; thr[0] = -1,
@@ -49,9 +63,15 @@ export function topkRule(): TopkRule {
 }
 
 /** The threshold rule; the threshold is rounded once, here, to the comparison's precision. */
-export function thresholdRule(threshold: number, precision: 'f32' | 'f64'): ThresholdRule {
+export function thresholdRule(threshold: number, precision: RulePrecision, comparison: '>=' | '>' = '>='): ThresholdRule {
   if (!(threshold > 0 && threshold <= 1)) throw new RangeError(`selection rule: threshold must be in (0, 1], got ${threshold}`);
-  return { mode: 'threshold', threshold: precision === 'f32' ? Math.fround(threshold) : threshold, precision, tie: 'lower-index' };
+  return { mode: 'threshold', threshold: roundTo(threshold, precision), precision, comparison, tie: 'lower-index' };
+}
+
+/** `x` rounded to `precision` (nearest even), as a number. */
+export function roundTo(x: number, precision: RulePrecision): number {
+  if (precision === 'f64') return x;
+  return precision === 'f32' ? Math.fround(x) : bf16BitsToF32(f32ToBf16Bits(x));
 }
 
 /** The factor rule. */
@@ -83,7 +103,7 @@ export function ruleParam(rule: SelectionRule): number {
  */
 export function ruleOfDeviceArgs(mode: number, param: number): SelectionRule {
   if (mode === SELECT_MODES.topk) return topkRule();
-  if (mode === SELECT_MODES.threshold) return { mode: 'threshold', threshold: param, precision: 'f64', tie: 'lower-index' };
+  if (mode === SELECT_MODES.threshold) return { mode: 'threshold', threshold: param, precision: 'f64', comparison: '>=', tie: 'lower-index' };
   if (mode === SELECT_MODES.factor) return factorRule(param);
   throw new RangeError(`selection rule: unknown device mode ${mode} (one of ${JSON.stringify(SELECT_MODES)})`);
 }
@@ -106,7 +126,8 @@ export function applySelectionRule(rule: SelectionRule, conf: ArrayLike<number>,
   if (rule.mode === 'topk') {
     chosen = order.slice(0, Math.max(0, k));
   } else if (rule.mode === 'threshold') {
-    chosen = order.filter((j, r) => r === 0 || conf[o + j] >= rule.threshold);
+    const t = rule.threshold;
+    chosen = rule.comparison === '>' ? order.filter((j, r) => r === 0 || conf[o + j] > t) : order.filter((j, r) => r === 0 || conf[o + j] >= t);
   } else {
     const N = order.length;
     let t = N;
@@ -133,6 +154,6 @@ export function selectIndices(rule: SelectionRule, conf: ArrayLike<number>, k = 
 /** One line naming the rule (logs, inspect). */
 export function describeRule(rule: SelectionRule): string {
   if (rule.mode === 'topk') return 'top-k (fixed steps), ties to the lower index';
-  if (rule.mode === 'threshold') return `threshold >= ${rule.threshold} (${rule.precision}) plus the most confident, ties to the lower index`;
+  if (rule.mode === 'threshold') return `threshold ${rule.comparison} ${rule.threshold} (${rule.precision}) plus the most confident, ties to the lower index`;
   return `factor ${rule.factor}, ties to the lower index`;
 }

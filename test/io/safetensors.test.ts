@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CheckpointError } from '../../src/io/errors.ts';
-import { bf16BitsToF32, f16BitsToF32, f16Table32, f32ToBf16Bits, f32ToF16Bits } from '../../src/io/half.ts';
+import { bf16BitsToF32, f16BitsToF32, f16Table32, f32ToBf16Bits, f32ToF16Bits } from '../../src/util/half.ts';
 import { hashSeed, randomCheckpointFill, Rng, seededNormal } from '../../src/io/random.ts';
 import { SafetensorsFile } from '../../src/io/safetensors.ts';
 import { buildHeader, WRITE_CHUNK_ELEMENTS, writeSafetensors, type TensorSpec } from '../../src/io/safetensors-writer.ts';

@@ -82,8 +82,8 @@ describe('the selection rule', () => {
     expect(() => thresholdRule(0, 'f64')).toThrow(/threshold must be in \(0, 1\]/);
     expect(() => factorRule(Infinity)).toThrow(/factor must be > 0/);
     const cfg = (logitShift: boolean) => ({ architecture: logitShift ? 'dream' : 'llada', logitShift, vocabSize: 100, maskId: 99, eosId: 98, padId: 97, maxSeqLen: 4096 }) as unknown as DecoderConfig;
-    expect(resolveOptions({ genLength: 8, threshold: 0.9 }, cfg(false), [4]).rule).toEqual({ mode: 'threshold', threshold: 0.9, precision: 'f64', tie: 'lower-index' });
-    expect(resolveOptions({ genLength: 8, threshold: 0.9 }, cfg(true), [4]).rule).toEqual({ mode: 'threshold', threshold: Math.fround(0.9), precision: 'f32', tie: 'lower-index' });
+    expect(resolveOptions({ genLength: 8, threshold: 0.9 }, cfg(false), [4]).rule).toEqual({ mode: 'threshold', threshold: 0.9, precision: 'f64', comparison: '>=', tie: 'lower-index' });
+    expect(resolveOptions({ genLength: 8, threshold: 0.9 }, cfg(true), [4]).rule).toEqual({ mode: 'threshold', threshold: Math.fround(0.9), precision: 'f32', comparison: '>=', tie: 'lower-index' });
     expect(resolveOptions({ genLength: 8 }, cfg(true), [4]).rule.mode).toBe('topk');
   });
 

@@ -1,5 +1,5 @@
 import type { Graph } from '../../ir/graph.ts';
-import { ruleParam, SELECT_MODES, type SelectionRule } from '../../ir/select-rule.ts';
+import { describeRule, ruleParam, SELECT_MODES, type SelectionRule } from '../../ir/select-rule.ts';
 import type { OpAttrs } from '../../ir/ops.ts';
 import type { CudaKernel, IntExpr, ParamSpec } from './types.ts';
 
@@ -64,5 +64,10 @@ export interface SelectScatterArgs {
  * confidences lower index first (candidate_rank), as the rule says.
  */
 export function selectScatterArgs(rule: SelectionRule): SelectScatterArgs {
+  // select_scatter compares f64 confidences with >= (Fast-dLLM v1); v2's strict or bf16
+  // comparison selects on the host.
+  if (rule.mode === 'threshold' && (rule.comparison !== '>=' || rule.precision === 'bf16')) {
+    throw new RangeError(`select_scatter: no device form of the rule "${describeRule(rule)}"`);
+  }
   return { mode: SELECT_MODES[rule.mode], param: ruleParam(rule) };
 }
