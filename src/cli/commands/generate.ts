@@ -1,9 +1,10 @@
 import { badLine, readJsonLines, record } from '../jsonl.ts';
 import { DEFAULT_MODEL_DIR, generateStream, loadModel, type GenerateResult, type Prompt } from '../../api.ts';
 import type { GenerateOptions } from '../../decode/options.ts';
-import { choiceFlag, DEVICE_FLAGS, DEVICE_HELP, idsFlag, intFlag, loadOptionsFromFlags, numFlag, parseFlags, UsageError } from '../args.ts';
+import { DEVICE_FLAGS, DEVICE_HELP, idsFlag, loadOptionsFromFlags, parseFlags, UsageError } from '../args.ts';
 import { CanvasView } from '../visualize.ts';
-import { flagOptionsFor, V2_FLAGS, V2_HELP } from '../v2-flags.ts';
+import { V2_FLAGS, V2_HELP } from '../v2-flags.ts';
+import { flagOptionsFor, optionsFromFlags } from '../generate-options.ts';
 
 const HELP = `usage: fastdllm generate [PROMPT] [--model DIR] (--prompt TEXT [--chat] | --prompt-ids 1,2,3 | --batch FILE.jsonl)
          [--gen-length N] [--block-length N] [--steps N] [--cache none|prefix|dual]
@@ -38,47 +39,19 @@ function readBatch(file: string): Prompt[] {
   });
 }
 
-/** Maps flags to generate options, with the CLI's defaults. */
-export function optionsFromFlags(v: Record<string, string | boolean | undefined>, embedded: boolean): GenerateOptions {
-  const s = (k: string) => v[k] as string | undefined;
-  const genLength = intFlag(s('gen-length'), '--gen-length', { min: 1 }) ?? (embedded ? 64 : 128);
-  const threshold = numFlag(s('threshold'), '--threshold');
-  const factor = numFlag(s('factor'), '--factor');
-  const steps = intFlag(s('steps'), '--steps', { min: 1 });
-  const alg = choiceFlag(s('alg'), '--alg', ['entropy', 'maskgit_plus', 'topk_margin', 'confidence_threshold'] as const);
-  const fixedAlg = alg !== undefined && alg !== 'confidence_threshold';
-  const o: GenerateOptions = {
-    genLength,
-    blockLength: intFlag(s('block-length'), '--block-length', { min: 1 }) ?? Math.min(32, genLength),
-    cache: choiceFlag(s('cache') ?? 'dual', '--cache', ['none', 'prefix', 'dual'] as const),
-    threshold: threshold ?? (factor === undefined && steps === undefined && !fixedAlg ? 0.9 : undefined),
-    factor, steps, alg,
-    remasking: choiceFlag(s('remasking'), '--remasking', ['low_confidence', 'random'] as const),
-    cfgScale: numFlag(s('cfg-scale'), '--cfg-scale'),
-    topP: numFlag(s('top-p'), '--top-p'),
-    topK: intFlag(s('top-k'), '--top-k'),
-    temperature: numFlag(s('temperature'), '--temperature'),
-    seed: intFlag(s('seed'), '--seed'),
-    maskId: intFlag(s('mask-id'), '--mask-id'),
-    earlyExit: !!v['early-exit'],
-  };
-  for (const k of Object.keys(o) as (keyof GenerateOptions)[]) if (o[k] === undefined) delete o[k];
-  return o;
-}
-
 export async function generateCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags(argv, FLAGS, true);
   if (values.help) { process.stdout.write(HELP); return 0; }
   const sources = [values.prompt !== undefined || positionals.length > 0, values['prompt-ids'] !== undefined, values.batch !== undefined].filter(Boolean).length;
   if (sources === 0) throw new UsageError('give a prompt: PROMPT, --prompt TEXT, --prompt-ids 1,2,3 or --batch FILE.jsonl');
   if (sources > 1 || positionals.length > 1 || (positionals.length && values.prompt !== undefined)) throw new UsageError('give exactly one of PROMPT, --prompt, --prompt-ids, --batch');
-  let opts = optionsFromFlags(values, !values.model);
+  optionsFromFlags(values, !values.model); // every flag checked before any work
   const prompts: Prompt[] = values.batch ? readBatch(values.batch)
     : values['prompt-ids'] !== undefined ? [idsFlag(values['prompt-ids'], '--prompt-ids')]
     : [values.prompt ?? positionals[0]];
   const load = loadOptionsFromFlags(values);
   const model = await loadModel(values.model ?? DEFAULT_MODEL_DIR, load);
-  opts = flagOptionsFor(model.host.config, opts, values, !values.model);
+  const opts = flagOptionsFor(model.host.config, values, !values.model);
   if (load.device === 'auto' && !values.json) process.stderr.write(`device: ${model.host.device?.device} [${model.host.backend}] ${model.host.device?.reason}\n`);
   const view = values.visualize ? new CanvasView(model, prompts.length, opts.genLength) : undefined;
   const streamText = !values.json && !view && prompts.length === 1 && !!model.tokenizer;
