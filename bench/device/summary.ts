@@ -1,6 +1,7 @@
 /**
- * The short table bench/device/check.sh prints last: test counts per step, the step timing
- * beside its floors and the PyTorch baseline. Reads the logs and JSON files in the folder given.
+ * The short table bench/device/check.sh prints last: test counts per step (or why a step has
+ * none), the step timing beside its floors and the PyTorch baseline. Reads the logs and JSON
+ * files in the folder given; writes the table to summary.txt there too.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,10 +16,11 @@ const n = (x: unknown, d = 3) => (typeof x === 'number' && Number.isFinite(x) ? 
 const probe = read('probe.log');
 rows.push(['device', probe.match(/^device: (.*)$/m)?.[1] ?? probe.match(/^cuda: (.*)$/m)?.[1] ?? 'unknown']);
 rows.push(['driver / nvrtc', `${probe.match(/^driver: (\S+)/m)?.[1] ?? '?'} / ${probe.match(/^nvrtc: (\S+)/m)?.[1] ?? '?'}`]);
-for (const [label, f] of [['kernel tests', 'vitest-kernels.log'], ['codegen+forward+bf16', 'vitest-rest.log'], ['golden decoding', 'vitest-decode.log'], ['decoding, CUDA graphs', 'vitest-graphs.log']]) {
+for (const [label, f] of [['kernel tests', 'vitest-kernels.log'], ['golden forward, bf16 wide', 'vitest-rest.log'], ['v2 golden, batching engine', 'vitest-v2-engine.log'], ['golden decoding', 'vitest-decode.log'], ['decoding, CUDA graphs', 'vitest-graphs.log']]) {
   const log = read(f).replace(/\x1b\[[0-9;]*m/g, '');
   const tests = log.match(/Tests\s+(.*)$/m)?.[1]?.trim();
-  rows.push([label, tests ?? (log ? 'no result (timed out or crashed: see the log)' : 'not run')]);
+  const skipped = /^skipped: out of time.*$/m.exec(log)?.[0];
+  rows.push([label, tests ?? skipped ?? (log ? 'no result (timed out or crashed: see the log)' : 'not run')]);
 }
 const cli = read('cli.log').match(/^cli: (.*)$/m)?.[1];
 rows.push(['CLI --device cuda', cli ?? 'not run']);

@@ -1,33 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { decodeIdsToEnd } from '../../src/decode/generate.ts';
-import { DecodeEngine, engineKey } from '../../src/decode/engine.ts';
-import { resolveOptions, type GenerateOptions } from '../../src/decode/options.ts';
+import type { GenerateOptions } from '../../src/decode/options.ts';
 import { loadHostModel } from '../../src/runtime/model.ts';
-import type { LoadedModel } from '../../src/runtime/loaded-model.ts';
 import { modelDir } from '../helpers/golden.ts';
+import { runEngine, type EngineJob } from '../helpers/engine-run.ts';
 
-interface Job { prompt: number[]; opts: GenerateOptions; at: number }
-
-/** Runs jobs through one engine, each added before forward `at`; returns rows and forward records. */
-function runEngine(m: LoadedModel, jobs: Job[], cancel?: { job: number; at: number }) {
-  const o0 = resolveOptions(jobs[0].opts, m.config, [jobs[0].prompt.length]);
-  const e = new DecodeEngine<number>(m, o0);
-  const rows: ReturnType<typeof e.add>[] = [];
-  const forwards: number[][] = [];
-  for (let f = 0; ; f++) {
-    jobs.forEach((j, i) => {
-      if (j.at !== f) return;
-      const o = resolveOptions(j.opts, m.config, [j.prompt.length]);
-      expect(engineKey(m, o)).toBe(engineKey(m, o0));
-      rows[i] = e.add(j.prompt, o, i, i);
-    });
-    if (cancel?.at === f) e.cancel(rows[cancel.job]);
-    const st = e.step();
-    if (!st && jobs.every((j) => j.at < f)) break;
-    if (st) forwards.push(st.rows.map((r) => r.tag));
-  }
-  return { e, rows, forwards };
-}
+type Job = EngineJob;
 
 const PROMPTS = [[5, 6, 7], [9, 10, 11, 12, 13, 14, 15], [20, 21], [30, 31, 32, 33, 34]];
 
