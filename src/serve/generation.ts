@@ -6,7 +6,7 @@ import type { ServeMetrics } from './metrics.ts';
 import { apiError, type ApiError } from './openai.ts';
 import { decodeOptions, fieldOf, stopStrings, type RequestBody, type RequestLimits } from './request.ts';
 import { RowText } from './row-text.ts';
-import { QueueFullError, TimeoutError, type JobHandle, type Scheduler, type StepInfo } from './scheduler.ts';
+import { QueueFullError, TimeoutError, type JobHandle, type Scheduler, type StepInfo } from './job.ts';
 
 /** What a generation route needs from the server. */
 export interface GenerationContext {

@@ -5,7 +5,8 @@ import { handleGeneration, type GenerationContext } from './generation.ts';
 import { ServeMetrics } from './metrics.ts';
 import { apiError, validationError } from './openai.ts';
 import { CHAT_SCHEMA, COMPLETION_SCHEMA } from './request.ts';
-import { EngineScheduler, type Scheduler } from './scheduler.ts';
+import { EngineScheduler } from './scheduler.ts';
+import type { Scheduler } from './job.ts';
 import { BatchScheduler } from './cohort-scheduler.ts';
 import { isBlockDiffusion } from '../models/fast-dllm-qwen.ts';
 
