@@ -6,6 +6,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gemmConfigLabel, type CudaGemmConfig } from '../../src/codegen/cuda/tuning.ts';
+import { planCuda } from '../../src/codegen/cuda/plan.ts';
+import { perfModel, type GpuName } from '../../src/codegen/cuda/perf-model.ts';
+import { graphFromConfig } from '../../src/runtime/config-graph.ts';
 
 const dir = process.argv[2] ?? '.device-out';
 const read = (f: string) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8') : '');
@@ -37,7 +40,21 @@ if (bench) {
   // Where the default step's time goes (one profiled run, each launch synchronised): the top kernels.
   const ks = (bench.x0conf?.kernels ?? []) as { name: string; ms: number }[];
   const total = ks.reduce((a, k) => a + k.ms, 0);
-  for (const k of [...ks].sort((a, b) => b.ms - a.ms).slice(0, 5)) rows.push([`  ${k.name.slice(0, 40)}`, `${n(k.ms)} ms (${n((100 * k.ms) / total, 1)}% of the profiled step)`]);
+  // Beside each, the performance model's prediction (codegen/cuda/perf-model.ts, data-sheet peaks)
+  // for the same plan and shape, summed over the kernel's launches: each GPU run calibrates it.
+  const predicted = new Map<string, number>();
+  let predictedStep = NaN;
+  try {
+    const dev = rows[0][1];
+    const gpu: GpuName = /H200/i.test(dev) ? 'h200' : /A100/i.test(dev) ? 'a100' : 'h100';
+    const cfg = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'configs', 'llada-8b-instruct.json');
+    const plan = planCuda(graphFromConfig(cfg, { n_layers: bench.layers ?? 4 }).graph, { precision: 'bf16', headOutputs: 'x0conf' });
+    const pm = perfModel(plan, plan.kernels, gpu, { batch: bench.batch ?? 1, window: bench.window ?? 32, cacheLen: bench.cacheRows ?? 288 });
+    for (const k of pm.kernels) predicted.set(k.name, (predicted.get(k.name) ?? 0) + k.predictedUs / 1e3);
+    predictedStep = pm.step.predictedUs / 1e3;
+  } catch { /* no prediction: the table still prints */ }
+  for (const k of [...ks].sort((a, b) => b.ms - a.ms).slice(0, 5)) rows.push([`  ${k.name.slice(0, 40)}`, `${n(k.ms)} ms (${n((100 * k.ms) / total, 1)}% of the profiled step); predicted ${n(predicted.get(k.name))} ms (${n(k.ms / (predicted.get(k.name) ?? NaN), 2)}x)`]);
+  rows.push(['  predicted step (model)', `${n(predictedStep)} ms vs ${n(bench.x0conf?.gpuMsMedian)} ms measured (${n(bench.x0conf?.gpuMsMedian / predictedStep, 2)}x)`]);
   rows.push(['  split-K 2 / 4', `${n(bench.x0confSplit2?.gpuMsMedian)} / ${n(bench.x0confSplit4?.gpuMsMedian)} ms GPU (every GEMM but the head split)`]);
   const dec = bench.decode;
   if (dec) {

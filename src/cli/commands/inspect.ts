@@ -9,6 +9,8 @@ import { probeCudaSync } from '../../runtime/cuda/device.ts';
 import { DECODE_STEP_DIMS, decodeStepKernels, inspectPlan, kernelIr, kernelPtx, kernelResources, kernelSass } from '../../runtime/cuda/inspect.ts';
 import { choiceFlag, intFlag, parseFlags, UsageError } from '../args.ts';
 import { cpuInspectEmit, inspectCpu } from './inspect-cpu.ts';
+import { inspectPerf } from './inspect-perf.ts';
+import { GPU_NAMES, PERF_STEP_SHAPE } from '../../codegen/cuda/perf-model.ts';
 import { buildLladaSelectGraph } from '../../decode/select-graph.ts';
 import { describeRule, factorRule, thresholdRule, topkRule } from '../../ir/select-rule.ts';
 import { printGraph } from '../../ir/printer.ts';
@@ -17,6 +19,8 @@ const HELP = `usage: fastdllm inspect (--model DIR | --config FILE) [--device-ar
                         [--head both|x0conf|logits] [--batch N --window N --cache N --head-rows N]
                         [--kernel NAME --emit ir|cu|ptx|sass|resources] [--json]
        fastdllm inspect --device cpu (--model DIR | --config FILE) [--kernel NAME] [--emit cpp|ir|asm] [--json]
+       fastdllm inspect (--model DIR | --config FILE) --perf --gpu h100|h200|a100 [--batch N] [--window N]
+                        [--cache-len N] [--precision f32|bf16] [--head both|x0conf|logits] [--json]
 Lists every CUDA kernel a decode step of the model launches (name, the IR ops it fuses, grid and
 block at a typical step: batch 1, window 32, cache 256, 32 head rows; registers, shared memory,
 spills), or prints one kernel's fused IR, CUDA source, PTX, SASS or resources. Needs no GPU:
@@ -27,6 +31,11 @@ confidence, and LLaDA's greedy steps add decode_window and select_scatter around
 launches per forward); --kernel NAME prints one (--emit cpp, the default, ir or asm); --emit
 without --kernel prints the whole module's C++ (the file FASTDLLM_DUMP_DIR receives, and the
 name an FASTDLLM_OVERRIDE_DIR file must have), its fused IR, or its assembly (g++ -S).
+--perf predicts, without a GPU or a compiler, a decode step planned for that GPU (default: the
+dual-cache step of batch 1, window 32, cache 768 = a 512-token prompt plus 256 generated): each
+kernel's bytes moved (from its tile plan), FLOPs, CTAs, waves and roofline time, and the step's
+bytes beside its minimum (every weight and the KV cache once) and its floor; data-sheet peaks
+(codegen/cuda/perf-model.ts), which a GPU run's prediction-vs-measurement table calibrates.
 `;
 
 /** `fastdllm inspect`: the generated kernels of a model, as a table, JSON, or one kernel's artifacts. */
@@ -35,7 +44,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     model: { type: 'string' }, config: { type: 'string' }, 'device-arch': { type: 'string' }, precision: { type: 'string' },
     head: { type: 'string' }, batch: { type: 'string' }, window: { type: 'string' }, cache: { type: 'string' }, 'head-rows': { type: 'string' },
     kernel: { type: 'string' }, emit: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-    device: { type: 'string' },
+    device: { type: 'string' }, perf: { type: 'boolean' }, gpu: { type: 'string' }, 'cache-len': { type: 'string' },
   });
   if (values.help) { process.stdout.write(HELP); return 0; }
   if (!values.model === !values.config) throw new UsageError('give exactly one of --model DIR and --config FILE');
@@ -45,6 +54,20 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   const emit = device === 'cuda' ? choiceFlag(values.emit, '--emit', ['ir', 'cu', 'ptx', 'sass', 'resources'] as const) : undefined;
   const precision: CudaPrecision = choiceFlag(values.precision, '--precision', ['f32', 'bf16'] as const) ?? 'bf16';
   const headOutputs: HeadOutputs = choiceFlag(values.head, '--head', ['logits', 'x0conf', 'both'] as const) ?? 'both';
+  if (values.gpu !== undefined && !values.perf) throw new UsageError('--gpu goes with --perf');
+  if (values.perf) {
+    if (device !== 'cuda' || values.kernel || values.emit) throw new UsageError('--perf prices the CUDA decode step: no --device cpu, --kernel or --emit');
+    const gpu = choiceFlag(values.gpu, '--gpu', GPU_NAMES);
+    if (!gpu) throw new UsageError('--perf needs --gpu h100|h200|a100');
+    const shape = {
+      batch: intFlag(values.batch, '--batch', { min: 1 }) ?? PERF_STEP_SHAPE.batch,
+      window: intFlag(values.window, '--window', { min: 1 }) ?? PERF_STEP_SHAPE.window,
+      cacheLen: intFlag(values['cache-len'], '--cache-len', { min: 1 }) ?? intFlag(values.cache, '--cache', { min: 1 }) ?? PERF_STEP_SHAPE.cacheLen,
+    };
+    const path = values.model ?? values.config!;
+    if (!existsSync(values.config ? path : join(path, 'config.json'))) throw new UsageError(`${values.config ? '--config' : '--model'}: ${path} has no config`);
+    return inspectPerf({ path, gpu, precision, headOutputs, shape, json: values.json });
+  }
   let arch = values['device-arch'];
   if (arch !== undefined && !/^sm_\d{2,3}[a-z]?$/.test(arch)) throw new UsageError(`--device-arch: expected an arch like sm_80 or sm_90a, got ${JSON.stringify(arch)}`);
   if (!arch) {

@@ -1,5 +1,5 @@
 import type { Graph, Node } from '../../ir/graph.ts';
-import { defaultGemmConfig, gemmValid, type CudaGemmConfig, type GemmShape } from './tuning.ts';
+import { DEFAULT_SMS, defaultGemmConfig, gemmValid, type CudaGemmConfig, type GemmShape } from './tuning.ts';
 import type { CudaPrecision, DeviceDType, IntExpr, PackSpec, ParamSpec, ScratchSpec } from './types.ts';
 
 /** Shared state of one planning run: weight packs, scratch buffers, storage, small helpers. */
@@ -12,6 +12,8 @@ export class PlanBuilder {
     readonly precision: CudaPrecision,
     readonly storage: Map<number, DeviceDType>,
     private readonly tuned?: (shape: GemmShape, head: boolean) => CudaGemmConfig | undefined,
+    /** SMs of the GPU the default tile choice plans for (tuning.ts DEFAULT_SMS when unknown). */
+    readonly sms = DEFAULT_SMS,
   ) {}
 
   node(id: number): Node {
@@ -75,7 +77,7 @@ export class PlanBuilder {
 
   gemmConfig(shape: GemmShape, head = false): CudaGemmConfig {
     const t = this.tuned?.(shape, head);
-    const cfg = t && gemmValid(t, shape, this.precision, head) === null ? t : defaultGemmConfig(this.precision, head);
+    const cfg = t && gemmValid(t, shape, this.precision, head) === null ? t : defaultGemmConfig(this.precision, head, shape, this.sms);
     const why = gemmValid(cfg, shape, this.precision, head);
     if (why) throw new Error(`cuda gemm n ${shape.n} k ${shape.k}: ${why}`);
     return cfg;

@@ -14,6 +14,11 @@ export interface PlanOptions {
   headOutputs?: HeadOutputs;
   /** A tuned GEMM config for a shape, `head` for the LM head's (default, or when not valid there: defaultGemmConfig). */
   gemmConfig?: (shape: GemmShape, head: boolean) => CudaGemmConfig | undefined;
+  /**
+   * SMs of the GPU the plan is for: untuned GEMMs with fewer column tiles split K to fill them
+   * (tuning.ts defaultGemmConfig). Default DEFAULT_SMS (132, H100 / H200).
+   */
+  sms?: number;
 }
 
 /**
@@ -27,7 +32,7 @@ export function planCuda(g: Graph, opts: PlanOptions): CudaPlan {
   const headOutputs = opts.headOutputs ?? 'logits';
   const groups = groupGraph(g, headOutputs);
   const storage = assignStorage(g, groups, opts.precision);
-  const b = new PlanBuilder(g, opts.precision, storage, opts.gemmConfig);
+  const b = new PlanBuilder(g, opts.precision, storage, opts.gemmConfig, opts.sms);
   const kernels: CudaKernel[] = [];
   let headRowsOf: number | undefined;
   for (const grp of groups) {

@@ -41,15 +41,29 @@ export function sameGemmConfig(a: CudaGemmConfig, b: CudaGemmConfig): boolean {
   return a.core === b.core && a.bm === b.bm && a.bn === b.bn && a.bk === b.bk && a.stages === b.stages && (a.splitK ?? 1) === (b.splitK ?? 1);
 }
 
+/** SMs the default tile choice plans for when the GPU is not known (H100 / H200 SXM: 132). */
+export const DEFAULT_SMS = 132;
+
 /**
  * The config used when nothing was tuned: valid for any N, K (edges are guarded). bf16 streams
  * 64-wide k tiles three deep, so a CTA keeps ~24 KB of weights in flight (what a decode-step GEMM,
  * weight-bound with few CTAs, needs); the LM head keeps 32-wide tiles to leave room for its
  * statistics tile in 48 KB, and has thousands of CTAs anyway.
+ *
+ * Given the GEMM's shape, a bf16 GEMM whose column tiles (N / 64) are fewer than the GPU's `sms`
+ * is split in K (2, else 4 k ranges) so one row tile fills at least one wave: N = 4096 is 64 CTAs,
+ * 256 with split-K 4 on 132 SMs (H100 / H200), 128 with split-K 2 on 108 (A100). The choice
+ * depends on N, K and the SM count only, never on M (the batch), so a row's sums are added in the
+ * same order whatever rows share its batch.
  */
-export function defaultGemmConfig(precision: 'f32' | 'bf16', head = false): CudaGemmConfig {
+export function defaultGemmConfig(precision: 'f32' | 'bf16', head = false, shape?: GemmShape, sms = DEFAULT_SMS): CudaGemmConfig {
   if (precision === 'f32') return GEMM_SPACE[0];
-  return { core: 'mma', bm: 32, bn: 64, bk: head ? 32 : 64, stages: 3 };
+  const base: CudaGemmConfig = { core: 'mma', bm: 32, bn: 64, bk: head ? 32 : 64, stages: 3 };
+  if (head || !shape) return base;
+  const tiles = Math.ceil(shape.n / base.bn);
+  if (tiles >= sms) return base;
+  const valid = [2, 4].map((splitK) => ({ ...base, splitK })).filter((c) => gemmValid(c, shape, precision) === null);
+  return valid.find((c) => tiles * c.splitK >= sms) ?? valid.at(-1) ?? base;
 }
 
 /** Null when `cfg` can run `shape` for weights of `precision` (with the head's statistics tile when `head`), else the reason. */

@@ -105,7 +105,7 @@ export async function tuneCudaGemms(model: { graph: Graph; config: DecoderConfig
   }
   return [...byKey.entries()].map(([key, e]) => {
     const trials = e.trials.sort((a, b) => a.ms - b.ms);
-    const dflt = defaultGemmConfig(opts.precision, e.head);
+    const dflt = defaultGemmConfig(opts.precision, e.head, e.shape);
     return { key, n: e.shape.n, k: e.shape.k, head: e.head, trials, best: trials[0].config, defaultMs: trials.find((t) => sameGemmConfig(t.config, dflt))?.ms ?? NaN };
   });
 }
