@@ -3,6 +3,8 @@
 // batch row): the rows of a block are (t, j) pairs, t a window row and j one of the query heads
 // sharing the kv head, so each K/V chunk is read from memory once for all of them. Online
 // softmax in f32 (flash style); a row with no visible key outputs zeros, as the reference does.
+// Chunks are aligned to the batch row's first visible key, so a row's sums do not depend on
+// where the batch puts it (batch invariance).
 namespace fd {
 
 template <class C>
@@ -44,7 +46,21 @@ __device__ __forceinline__ void attention(const void* qv, const void* kv, const 
     for (int d = 0; d < DPL; d++) acc[r][d] = 0.f;
   }
 
-  for (int j0 = 0; j0 < K; j0 += BKV) {
+  // Chunks start at the row's first visible key, not at cache index 0: a row placed at an offset
+  // in a batch's canvas (padding keys before it) then meets its keys in the same chunks and lanes,
+  // so the same online-softmax and warp-sum order, as alone. Keys before it are masked and would
+  // add nothing (an all-masked chunk leaves every running value as it was).
+  __shared__ int first;
+  if (tid == 0) first = K;
+  __syncthreads();
+  for (int j = tid; j < K; j += C::THREADS) {
+    if (mask[(i64)b * K + j]) {
+      atomicMin(&first, j);
+      break;
+    }
+  }
+  __syncthreads();
+  for (int j0 = first; j0 < K; j0 += BKV) {
     __syncthreads();  // the previous chunk (and, first time, Qs) is done with / written
     for (int i = tid; i < BKV * HD; i += C::THREADS) {
       const int jj = i / HD, e = i - jj * HD, j = j0 + jj;

@@ -53,8 +53,8 @@ export const DEVICE_FLAGS = {
 } as const;
 
 export const DEVICE_HELP = `--device cpu|cuda|auto (default auto: the GPU when the CUDA driver and NVRTC load, else the CPU,
-and it says which and why on stderr); --precision f32|bf16 (GPU only; default f32, the CPU's
-results); --backend native|reference (CPU kernels: generated C++, or the TypeScript reference).`;
+and it says which and why on stderr); --precision f32|bf16 (GPU only; default: the checkpoint's
+dtype, so bf16 weights run in bf16; f32 gives the CPU's results); --backend native|reference (CPU kernels: generated C++, or the TypeScript reference).`;
 
 /** --device / --precision / --backend as load options. */
 export function loadOptionsFromFlags(v: Record<string, unknown>): { device: 'cpu' | 'cuda' | 'auto'; precision?: 'f32' | 'bf16'; backend?: 'native' | 'reference' | 'auto' } {

@@ -138,6 +138,12 @@ export class Checkpoint {
     return this.shard(this.weightMap.get(name)!).readRaw(name);
   }
 
+  /** Part of the tensor's stored bytes, from `offset` (see `SafetensorsFile.readBytes`). */
+  readBytes(name: string, offset: number, dst: Uint8Array): void {
+    this.info(name);
+    this.shard(this.weightMap.get(name)!).readBytes(name, offset, dst);
+  }
+
   /** Sum of all tensors' byte sizes (opens every shard). */
   totalBytes(): number {
     let total = 0;

@@ -257,6 +257,19 @@ export class SafetensorsFile {
     return buf;
   }
 
+  /**
+   * `dst.length` stored bytes of `name` from byte `offset` of its data on (a row range, say),
+   * read straight into `dst`: what a loader streaming a tensor in pieces reads.
+   */
+  readBytes(name: string, offset: number, dst: Uint8Array): void {
+    const t = this.info(name);
+    if (!(Number.isSafeInteger(offset) && offset >= 0 && offset + dst.length <= t.end - t.begin)) {
+      throw new CheckpointError(`${this.path}: bytes [${offset}, ${offset + dst.length}) are outside tensor '${name}' (${t.end - t.begin} bytes)`, this.path, name);
+    }
+    if (this.fd === null) throw new CheckpointError(`${this.path}: read of tensor '${t.name}' after close()`, this.path, t.name);
+    readFully(this.fd, dst, t.begin + offset, this.path, t.name);
+  }
+
   /** Release the file descriptor; later reads throw. Idempotent. */
   close(): void {
     if (this.fd !== null) {

@@ -7,6 +7,13 @@ import type { DecoderConfig, ModelDefinition } from '../models/define.ts';
 import { buildModelGraph, readModelConfig } from './config-graph.ts';
 import type { WeightSource } from './executor.ts';
 import { checkConfigAgainstCheckpoint } from './config-check.ts';
+import { STORED_BYTES, type StoredFloat, type TensorReader } from './tensor-reader.ts';
+
+/** The GPU precision a checkpoint runs in unless one is asked for, and why. */
+export interface PrecisionChoice {
+  precision: 'f32' | 'bf16';
+  reason: string;
+}
 
 /** What every device needs to build an executor: the model's fused graph and its weights by name. */
 export interface ModelSource {
@@ -15,6 +22,32 @@ export interface ModelSource {
   graph: Graph;
   /** Reads a weight as f32, checking it exists and has the shape the graph expects. */
   weights: WeightSource;
+  /** The same weights in their stored dtype, row range by row range (what the GPU loader streams). */
+  reader: TensorReader;
+  /** The precision the checkpoint's dtype implies (checkpointPrecision). */
+  stored: PrecisionChoice;
+}
+
+/**
+ * The GPU precision of a checkpoint by its dtype: bf16 when most of its floating-point bytes are
+ * stored BF16 (the weights as trained and shipped: running them in bf16 loses nothing they had),
+ * f32 when F32 or F16 (bf16 would round them). The tensors decide; config.json's torch_dtype
+ * only when they do not (no floating-point bytes, or an even split).
+ */
+export function checkpointPrecision(ckpt: Checkpoint, hf: Record<string, unknown>): PrecisionChoice {
+  const bytes = new Map<string, number>();
+  for (const name of ckpt.names()) {
+    const t = ckpt.info(name);
+    if (t.dtype in STORED_BYTES) bytes.set(t.dtype, (bytes.get(t.dtype) ?? 0) + (t.end - t.begin));
+  }
+  const ranked = [...bytes.entries()].sort((a, b) => b[1] - a[1]);
+  if (ranked.length && (ranked.length === 1 || ranked[0][1] > ranked[1][1])) {
+    const d = ranked[0][0];
+    return { precision: d === 'BF16' ? 'bf16' : 'f32', reason: `${d === 'BF16' ? 'bf16' : 'f32'}: the checkpoint's weights are stored ${d}` };
+  }
+  const td = hf.torch_dtype;
+  if (td === 'bfloat16') return { precision: 'bf16', reason: 'bf16: config.json\'s torch_dtype is bfloat16' };
+  return { precision: 'f32', reason: `f32: the checkpoint's dtype (${typeof td === 'string' ? `torch_dtype ${td}` : 'no torch_dtype'}) is not bf16` };
 }
 
 /**
@@ -30,15 +63,32 @@ export async function withModelSource<T>(dir: string, definition: ModelDefinitio
     const { graph } = buildModelGraph(m, (n) => ckpt.has(n));
     // FASTDLLM_DEBUG=3, for both targets: the fused graph the CPU module or the CUDA plan is made from.
     if (env.debug >= 3) debugLog(3, `fused IR of ${dir}:\n${printGraph(graph)}`);
-    const weights: WeightSource = (name, shape) => {
+    const checked = (name: string, shape: readonly number[]) => {
       if (!ckpt.has(name)) throw new CheckpointError(`${dir}: tensor '${name}' missing from the checkpoint (needed by ${def.architecture} with this config.json)`, dir, name);
       const info = ckpt.info(name);
       if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
         throw new CheckpointError(`${info.file}: tensor '${name}' has shape [${info.shape}], config.json implies [${shape}]`, info.file, name);
       }
+      return info;
+    };
+    const weights: WeightSource = (name, shape) => {
+      checked(name, shape);
       return ckpt.readF32(name);
     };
-    return await build({ definition: def, config, graph, weights });
+    const reader: TensorReader = {
+      dtype(name, shape) {
+        const info = checked(name, shape);
+        if (!(info.dtype in STORED_BYTES)) throw new CheckpointError(`${info.file}: tensor '${name}' is ${info.dtype}; weights must be F32, BF16 or F16`, info.file, name);
+        return info.dtype as StoredFloat;
+      },
+      readRows(name, r0, r1, dst) {
+        const info = ckpt.info(name);
+        const rowBytes = (info.end - info.begin) / (info.shape[0] || 1);
+        if (dst.length !== (r1 - r0) * rowBytes) throw new Error(`weights: rows [${r0}, ${r1}) of '${name}' are ${(r1 - r0) * rowBytes} bytes, not ${dst.length}`);
+        ckpt.readBytes(name, r0 * rowBytes, dst);
+      },
+    };
+    return await build({ definition: def, config, graph, weights, reader, stored: checkpointPrecision(ckpt, hf) });
   } finally {
     ckpt.close();
   }

@@ -58,8 +58,17 @@ export class EmulatedDevice {
     if (!b) throw new Error(`emulated device: address ${p} was not allocated (or was freed)`);
     return b;
   }
+  /** Uploaded bytes, all told (loader tests count them). */
+  uploadedBytes = 0;
   upload(dst: bigint, src: ArrayBufferView): void {
-    this.bytes(dst).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+    // A weight streams in chunks: an address inside an allocation is its base plus an offset.
+    const [base, at] = this.mem.has(dst) ? [dst, 0] : this.containing(dst);
+    this.bytes(base).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength), at);
+    this.uploadedBytes += src.byteLength;
+  }
+  private containing(p: bigint): [bigint, number] {
+    for (const [base, b] of this.mem) if (p > base && p < base + BigInt(b.length)) return [base, Number(p - base)];
+    throw new Error(`emulated device: address ${p} is in no allocation`);
   }
   download(dst: ArrayBufferView, src: bigint): void {
     this.downloads++;

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomCheckpointFill, type TensorInit } from '../../io/random.ts';
 import { writeCheckpoint } from '../../io/safetensors-writer.ts';
@@ -32,7 +32,9 @@ export async function randomCheckpointCommand(argv: string[]): Promise<number> {
   mkdirSync(values.out, { recursive: true });
   const t0 = performance.now();
   const files = writeCheckpoint(values.out, specs, randomCheckpointFill(seed, specs), { maxShardBytes: intFlag(values['shard-bytes'], '--shard-bytes', { min: 1 }) });
-  copyFileSync(values.config.endsWith('.json') ? values.config : join(values.config, 'config.json'), join(values.out, 'config.json'));
+  // config.json as given, its torch_dtype naming what was written (a loader's default precision reads the tensors, but tools read this).
+  const hf = JSON.parse(readFileSync(values.config.endsWith('.json') ? values.config : join(values.config, 'config.json'), 'utf8'));
+  writeFileSync(join(values.out, 'config.json'), JSON.stringify({ ...hf, torch_dtype: dtype === 'bf16' ? 'bfloat16' : 'float32' }, null, 2) + '\n');
   const params = specs.reduce((s, w) => s + numel(w.shape), 0);
   const bytes = params * (dtype === 'bf16' ? 2 : 4);
   writeFileSync(join(values.out, 'RANDOM_WEIGHTS.txt'), `random weights, seed ${seed}, dtype ${dtype}: not a trained model\n`);

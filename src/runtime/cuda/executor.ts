@@ -13,7 +13,8 @@ import { formatBytes } from '../../util/format.ts';
 import { checkGraphOperands } from '../../ir/ops.ts';
 import { evalInt, SlotPlan, type DimResolver } from './memory.ts';
 import { bindRunInputs } from '../bind-inputs.ts';
-import { loadKernels, uploadWeights } from './setup.ts';
+import { loadKernels, uploadWeights, type LoadStats } from './setup.ts';
+import { readerOfWeightSource, type TensorReader } from '../tensor-reader.ts';
 import { CudaDecodeStep } from './device-step.ts';
 import { cudaTuningFile, loadCudaTuning } from './tuning-file.ts';
 import type { LoadedKernel, RunOptions } from './launch.ts';
@@ -53,6 +54,11 @@ export interface CudaExecutorOptions {
   gemmConfig?: PlanOptions['gemmConfig'] | null;
   /** Packed host weights by pack key, shared by executors of the same graph and weights (see uploadWeights). */
   packs?: Map<string, Float32Array | Uint16Array>;
+  /**
+   * The weights in their stored dtype, streamed to the device chunk by chunk (a checkpoint's: see
+   * ModelSource.reader). Default: the f32 arrays of the WeightSource, fetched a tensor at a time.
+   */
+  reader?: TensorReader;
 }
 
 const hostArray = (d: DeviceDType, n: number): Buf => (d === 'f64' ? new Float64Array(n) : d === 'i32' ? new Int32Array(n) : d === 'u8' ? new Uint8Array(n) : new Float32Array(n));
@@ -71,6 +77,8 @@ export class CudaExecutor {
   private readonly buffers: RunBuffers;
   private readonly launcher: LaunchSequencer;
   private readonly produced: Set<number>;
+  /** What loading the weights held on the host and uploaded (set by createCudaExecutor). */
+  loadStats?: LoadStats;
 
   constructor(
     readonly ctx: CudaContext,
@@ -275,7 +283,8 @@ export async function createCudaExecutor(graph: Graph, weightSource: WeightSourc
   const cache = opts.cache ?? new KernelCache();
   const kernels = await loadKernels(ctx, plan, cache, opts.compile ?? true);
   const stepKernels = await loadKernels(ctx, { ...plan, kernels: plan.stepKernels }, cache, opts.compile ?? true);
-  const weights = uploadWeights(ctx, plan, weightSource, opts.packs);
+  const loadStats: LoadStats = { hostPeakBytes: 0, uploadedBytes: 0, largestPackBytes: 0 };
+  const weights = uploadWeights(ctx, plan, opts.reader ?? readerOfWeightSource(weightSource), opts.packs, loadStats);
   const temps = new Set<number>();
   const isTemp = (id: number) => {
     const r = plan.aliases.get(id) ?? id;
@@ -287,6 +296,8 @@ export async function createCudaExecutor(graph: Graph, weightSource: WeightSourc
     if (k.family === 'host') for (const v of [...k.reads, ...k.writes]) if (isTemp(v)) temps.add(v);
   }
   const slotPlan = new SlotPlan(plan, (id) => temps.has(id));
-  debugLog(1, `cuda executor: ${plan.kernels.length} launches, ${formatBytes([...weights.values()].reduce((s, w) => s + w.bytes, 0))} of weights, ${slotPlan.slotCount} temporary buffers`);
-  return new CudaExecutor(ctx, plan, kernels, weights, slotPlan, opts.profile ?? env.debug >= 2, opts.poison ?? env.poison ?? false, opts.graphs ?? env.cudaGraphs, stepKernels);
+  debugLog(1, `cuda executor: ${plan.kernels.length} launches, ${formatBytes([...weights.values()].reduce((s, w) => s + w.bytes, 0))} of weights (streamed, at most ${formatBytes(loadStats.hostPeakBytes)} held on the host), ${slotPlan.slotCount} temporary buffers`);
+  const ex = new CudaExecutor(ctx, plan, kernels, weights, slotPlan, opts.profile ?? env.debug >= 2, opts.poison ?? env.poison ?? false, opts.graphs ?? env.cudaGraphs, stepKernels);
+  ex.loadStats = loadStats;
+  return ex;
 }

@@ -2,13 +2,13 @@ import { moduleSource } from '../../codegen/cuda/module.ts';
 import type { CudaKernel, CudaPlan, PackSpec } from '../../codegen/cuda/types.ts';
 import { debugLog } from '../../env.ts';
 import { ParamBlock } from '../ffi/cuda-driver.ts';
-import type { WeightSource } from '../executor.ts';
 import type { KernelCache } from '../kernel-cache.ts';
 import { compileModule, type CompiledModule } from './compile.ts';
 import type { CudaContext, FunctionAttributes } from './context.ts';
 import { formatBytes } from '../../util/format.ts';
 import type { LoadedKernel } from './launch.ts';
-import { packWeight, toBf16 } from './weights.ts';
+import { PackScratch, streamPack } from './weights.ts';
+import type { TensorReader } from '../tensor-reader.ts';
 
 /** Compiles (or finds cached) and loads every kernel of a plan, several compiles at a time. */
 export async function loadKernels(ctx: CudaContext, plan: CudaPlan, cache: KernelCache, compile: boolean): Promise<LoadedKernel[]> {
@@ -42,40 +42,51 @@ export async function loadKernels(ctx: CudaContext, plan: CudaPlan, cache: Kerne
   }));
 }
 
+/** What loading a plan's weights held on the host and sent to the device. */
+export interface LoadStats {
+  /** Most host bytes the load held at once for weights: its chunk buffers (and a WeightSource's whole tensors). */
+  hostPeakBytes: number;
+  /** Bytes uploaded (every pack once). */
+  uploadedBytes: number;
+  /** The largest single pack, bytes (what a load holding one whole pack would hold). */
+  largestPackBytes: number;
+}
+
 /**
- * Packs and uploads every weight a plan reads, converting to bf16 where the pack says so.
- * `packs` keeps the packed host arrays by pack key for other executors of the same graph and
- * weights (packing does not depend on tile configs): the tuner and the benches build many.
+ * Packs and uploads every weight a plan reads, streamed (streamPack): each pack is allocated on
+ * the device and filled a chunk of rows at a time from the weights in their stored dtype, so the
+ * host holds one chunk, not a tensor, and never an f32 copy of a bf16 model. `packs` keeps the
+ * packed host arrays by pack key for other executors of the same graph and weights (packing does
+ * not depend on tile configs): the tuner and the benches build many, and hold every pack whole.
  */
-export function uploadWeights(ctx: CudaContext, plan: CudaPlan, source: WeightSource, packs?: Map<string, Float32Array | Uint16Array>): Map<string, { ptr: bigint; bytes: number }> {
+export function uploadWeights(ctx: CudaContext, plan: CudaPlan, reader: TensorReader & { heldBytes?(): number }, packs?: Map<string, Float32Array | Uint16Array>, stats?: LoadStats): Map<string, { ptr: bigint; bytes: number }> {
   const shapes = new Map<string, number[]>();
   for (const n of plan.graph.ofKind('param')) {
     if (n.shape.some((x) => typeof x !== 'number')) throw new Error(`param '${n.attrs.name}' has a symbolic shape`);
     shapes.set(n.attrs.name, n.shape as number[]);
   }
-  // Keep a fetched tensor only until the last pack that reads it (real models do not fit twice).
-  const uses = new Map<string, number>();
-  for (const p of plan.packs) if (!packs?.has(p.key)) for (const part of p.parts) if (part.param) uses.set(part.param, (uses.get(part.param) ?? 0) + 1);
-  const fetched = new Map<string, Float32Array>();
-  const fetch = (name: string) => {
-    let v = fetched.get(name);
-    if (!v) fetched.set(name, (v = source(name, shapes.get(name)!)));
-    return v;
-  };
+  const scratch = new PackScratch();
+  const st = stats ?? { hostPeakBytes: 0, uploadedBytes: 0, largestPackBytes: 0 };
   const out = new Map<string, { ptr: bigint; bytes: number }>();
   for (const p of plan.packs) {
-    const have = packs?.get(p.key);
-    const data = have ?? (p.dtype === 'bf16' ? toBf16(packWeight(p, fetch)) : packWeight(p, fetch));
-    packs?.set(p.key, data);
-    const ptr = ctx.alloc(data.byteLength, `weight ${describePack(p)}`);
-    ctx.upload(ptr, data);
-    out.set(p.key, { ptr, bytes: data.byteLength });
-    if (have) continue;
-    for (const part of p.parts) {
-      if (!part.param) continue;
-      const left = uses.get(part.param)! - 1;
-      uses.set(part.param, left);
-      if (left === 0) fetched.delete(part.param);
+    const bytes = p.rows * Math.max(1, p.cols) * (p.dtype === 'bf16' ? 2 : 4);
+    st.largestPackBytes = Math.max(st.largestPackBytes, bytes);
+    const ptr = ctx.alloc(bytes, `weight ${describePack(p)}`);
+    out.set(p.key, { ptr, bytes });
+    let whole = packs?.get(p.key);
+    if (!whole) {
+      const host = packs ? (p.dtype === 'bf16' ? new Uint16Array(bytes / 2) : new Float32Array(bytes / 4)) : null;
+      streamPack(p, reader, (name) => shapes.get(name)!, (offset, data) => {
+        if (host) host.set(data, offset / data.BYTES_PER_ELEMENT);
+        else ctx.upload(ptr + BigInt(offset), data);
+        st.hostPeakBytes = Math.max(st.hostPeakBytes, scratch.bytes + (reader.heldBytes?.() ?? 0) + (host?.byteLength ?? 0));
+      }, scratch);
+      if (host) packs!.set(p.key, (whole = host));
+      else st.uploadedBytes += bytes;
+    }
+    if (whole) {
+      ctx.upload(ptr, whole);
+      st.uploadedBytes += bytes;
     }
   }
   return out;

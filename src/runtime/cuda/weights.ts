@@ -1,5 +1,8 @@
 import type { PackSpec } from '../../codegen/cuda/types.ts';
 import { ropeInvFreq } from '../reference/ops.ts';
+import { STORED_BYTES, type StoredFloat, type TensorReader } from '../tensor-reader.ts';
+import { f16Table32 } from '../../util/half.ts';
+import { numel } from '../../util/math.ts';
 
 /**
  * Host-side packing of weights into the layout the generated GEMMs read (see PackSpec): parts
@@ -37,6 +40,125 @@ export function packWeight(spec: PackSpec, fetch: (param: string) => Float32Arra
   return out;
 }
 
+/** Output bytes a streamed pack converts and hands on at a time (a chunk of its rows). */
+export const STREAM_CHUNK_BYTES = 32 * 1024 * 1024;
+
+/**
+ * The host buffers a streaming load reuses for every chunk of every pack (a chunk's stored bytes
+ * and its packed output), grown to the largest chunk; `bytes` is what they hold.
+ */
+export class PackScratch {
+  private src = new Uint8Array(0);
+  private out = new ArrayBuffer(0);
+
+  get bytes(): number {
+    return this.src.byteLength + this.out.byteLength;
+  }
+
+  source(bytes: number): Uint8Array {
+    if (bytes > this.src.byteLength) this.src = new Uint8Array(bytes);
+    return this.src.subarray(0, bytes);
+  }
+
+  output(dtype: 'f32' | 'bf16', n: number): Uint16Array | Float32Array {
+    const bytes = n * (dtype === 'bf16' ? 2 : 4);
+    if (bytes > this.out.byteLength) this.out = new ArrayBuffer(bytes);
+    return dtype === 'bf16' ? new Uint16Array(this.out, 0, n) : new Float32Array(this.out, 0, n);
+  }
+}
+
+/**
+ * packWeight, streamed: the pack's rows are read from `reader` in their stored dtype a chunk at a
+ * time (about `chunkBytes` of output; whole RoPE heads), converted to the pack's dtype (bf16
+ * rounded to nearest even, as toBf16), laid out (stacked, interleaved, heads reordered, missing
+ * parts zero) and handed to `write(byteOffset, data)` before the next chunk overwrites them. So
+ * the host holds one chunk, never a tensor, and a bf16 tensor going to a bf16 pack unchanged is
+ * read straight into the buffer that is uploaded. Gives packWeight's layout byte for byte.
+ */
+export function streamPack(spec: PackSpec, reader: TensorReader, shapeOf: (param: string) => readonly number[], write: (byteOffset: number, data: Uint16Array | Float32Array) => void, scratch: PackScratch, chunkBytes = STREAM_CHUNK_BYTES): void {
+  const width = Math.max(1, spec.cols);
+  const rowOut = width * (spec.dtype === 'bf16' ? 2 : 4);
+  const parts = spec.parts.map((p) => {
+    if (p.param === null) return { ...p, dt: null };
+    const shape = shapeOf(p.param);
+    if (numel(shape) !== p.rows * width) throw new Error(`pack ${spec.key}: '${p.param}' has ${numel(shape)} values, expected ${p.rows} x ${width}`);
+    return { ...p, dt: reader.dtype(p.param, shape) };
+  });
+  const same = (dt: StoredFloat) => (dt === 'BF16' && spec.dtype === 'bf16') || (dt === 'F32' && spec.dtype === 'f32');
+  const read = (p: (typeof parts)[number], r0: number, r1: number) => {
+    const src = scratch.source((r1 - r0) * width * STORED_BYTES[p.dt!]);
+    reader.readRows(p.param!, r0, r1, src);
+    return src;
+  };
+  if (spec.interleave) {
+    if (parts.length !== 2 || parts[0].rows !== parts[1].rows) throw new Error(`pack ${spec.key}: interleaving needs two parts of equal rows`);
+    const chunk = Math.max(1, Math.floor(chunkBytes / (2 * rowOut)));
+    for (let r0 = 0; r0 < parts[0].rows; r0 += chunk) {
+      const r1 = Math.min(parts[0].rows, r0 + chunk), n = r1 - r0;
+      const out = scratch.output(spec.dtype, 2 * n * width);
+      parts.forEach((p, k) => {
+        if (!p.dt) {
+          for (let i = 0; i < n; i++) out.fill(0, (2 * i + k) * width, (2 * i + k + 1) * width);
+          return;
+        }
+        const src = read(p, r0, r1);
+        for (let i = 0; i < n; i++) convertStored(src, p.dt, i * width, out, (2 * i + k) * width, width);
+      });
+      write(2 * r0 * rowOut, out);
+    }
+    return;
+  }
+  let base = 0;
+  for (const p of parts) {
+    const hd = p.ropeHeadDim;
+    if (hd > 0 && p.rows % hd !== 0) throw new Error(`pack ${spec.key}: '${p.param}' has ${p.rows} rows, not whole heads of ${hd}`);
+    const rows = Math.max(1, Math.floor(chunkBytes / rowOut));
+    const chunk = hd > 0 ? Math.max(hd, rows - (rows % hd)) : rows;
+    for (let r0 = 0; r0 < p.rows; r0 += chunk) {
+      const r1 = Math.min(p.rows, r0 + chunk), n = r1 - r0;
+      const out = scratch.output(spec.dtype, n * width);
+      if (!p.dt) {
+        out.fill(0);
+      } else if (hd === 0 && same(p.dt)) {
+        reader.readRows(p.param!, r0, r1, new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+      } else {
+        const src = read(p, r0, r1);
+        if (hd === 0) convertStored(src, p.dt, 0, out, 0, n * width);
+        else for (let r = r0; r < r1; r++) convertStored(src, p.dt, (r - r0) * width, out, (ropeRow(r, hd) - r0) * width, width);
+      }
+      write((base + r0) * rowOut, out);
+    }
+    base += p.rows;
+  }
+  if (base !== spec.rows) throw new Error(`pack ${spec.key}: parts have ${base} rows, expected ${spec.rows}`);
+}
+
+/** `count` stored values from element `from` of `src` into `out` from `to`: widened exactly, or rounded to bf16 (nearest even). */
+export function convertStored(src: Uint8Array, dt: StoredFloat, from: number, out: Uint16Array | Float32Array, to: number, count: number): void {
+  const off = src.byteOffset + from * STORED_BYTES[dt];
+  if (out instanceof Float32Array) {
+    if (dt === 'F32') out.set(new Float32Array(src.buffer, off, count), to);
+    else if (dt === 'BF16') {
+      const s = new Uint16Array(src.buffer, off, count), u = new Uint32Array(out.buffer, out.byteOffset + to * 4, count);
+      for (let i = 0; i < count; i++) u[i] = s[i] << 16;
+    } else {
+      const s = new Uint16Array(src.buffer, off, count), t = f16Table32();
+      for (let i = 0; i < count; i++) out[to + i] = t[s[i]];
+    }
+    return;
+  }
+  if (dt === 'BF16') {
+    out.set(new Uint16Array(src.buffer, off, count), to);
+    return;
+  }
+  if (dt === 'F32') {
+    bf16Into(new Uint32Array(src.buffer, off, count), out, to);
+    return;
+  }
+  const s = new Uint16Array(src.buffer, off, count), t = new Uint32Array(f16Table32().buffer);
+  for (let i = 0; i < count; i++) out[to + i] = bf16Bits(t[s[i]]);
+}
+
 /** Packed row of original row r: (head h, i + j*hd/2) -> h*hd + 2i + j. */
 export function ropeRow(r: number, hd: number): number {
   const h = Math.floor(r / hd), l = r - h * hd, half = hd / 2;
@@ -45,14 +167,20 @@ export function ropeRow(r: number, hd: number): number {
 
 /** bf16 bits of every value, rounded to nearest even (NaN kept quiet), as the device rounds. */
 export function toBf16(x: Float32Array): Uint16Array {
-  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
   const out = new Uint16Array(x.length);
-  for (let i = 0; i < u.length; i++) {
-    const v = u[i];
-    if ((v & 0x7f800000) === 0x7f800000 && (v & 0x7fffff) !== 0) out[i] = ((v >>> 16) | 0x40) & 0xffff;
-    else out[i] = ((v + 0x7fff + ((v >>> 16) & 1)) >>> 16) & 0xffff;
-  }
+  bf16Into(new Uint32Array(x.buffer, x.byteOffset, x.length), out, 0);
   return out;
+}
+
+/** bf16 bits of f32 bits `u`, into `out` from `to` (toBf16's rounding). */
+function bf16Into(u: Uint32Array, out: Uint16Array, to: number): void {
+  for (let i = 0; i < u.length; i++) out[to + i] = bf16Bits(u[i]);
+}
+
+/** bf16 bits of the f32 with bits `v`: nearest even, NaN kept quiet. */
+function bf16Bits(v: number): number {
+  if ((v & 0x7f800000) === 0x7f800000 && (v & 0x7fffff) !== 0) return ((v >>> 16) | 0x40) & 0xffff;
+  return ((v + 0x7fff + ((v >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
 /** f32 values of bf16 bits. */
