@@ -26,7 +26,7 @@ export class EmulatedDevice {
   downloads = 0;
 
   constructor(cc = 90) {
-    this.info = { ordinal: 0, name: 'emulated', major: Math.floor(cc / 10), minor: cc % 10, arch: `sm_${cc}`, multiprocessors: 1, totalBytes: 2 ** 34, l2Bytes: 0, sharedOptinBytes: 0, peakBandwidthGBs: 0, driverVersion: 'emulated', driverPath: '' };
+    this.info = { ordinal: 0, name: 'emulated', major: Math.floor(cc / 10), minor: cc % 10, arch: `sm_${cc}`, multiprocessors: 132, totalBytes: 2 ** 34, l2Bytes: 0, sharedOptinBytes: 0, peakBandwidthGBs: 0, driverVersion: 'emulated', driverPath: '' };
   }
 
   /** The context the executor takes (`createCudaExecutor(..., { context })`). */

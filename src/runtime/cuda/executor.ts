@@ -278,7 +278,8 @@ export async function createCudaExecutor(graph: Graph, weightSource: WeightSourc
   const ctx = opts.context ?? CudaContext.open(opts.device ?? 0);
   const precision = opts.precision ?? 'f32';
   const gemmConfig = opts.gemmConfig === undefined ? loadCudaTuning(cudaTuningFile(ctx.info, precision)) : opts.gemmConfig ?? undefined;
-  const plan = planCuda(graph, { precision, headOutputs: opts.headOutputs ?? 'logits', gemmConfig });
+  // Default tiles split K until a GEMM fills a wave of this GPU's SMs (never a function of the batch).
+  const plan = planCuda(graph, { precision, headOutputs: opts.headOutputs ?? 'logits', gemmConfig, sms: ctx.info.multiprocessors });
   if (env.debug >= 3) debugLog(3, `cuda plan (${plan.precision}):\n${plan.kernels.map((k) => `  ${k.name}: ${k.fuses.join(' + ')} [nodes ${k.nodes.join(', ')}]`).join('\n')}`);
   const cache = opts.cache ?? new KernelCache();
   const kernels = await loadKernels(ctx, plan, cache, opts.compile ?? true);
