@@ -65,6 +65,17 @@ static inline T __shfl_xor_sync(unsigned, T v, int o) {
   return out;
 }
 
+/** Lane `src`'s value, to every lane (attention broadcasts each key's probability this way). */
+template <class T>
+static inline T __shfl_sync(unsigned, T v, int src) {
+  static_assert(sizeof(T) <= 8, "one slot per value");
+  unsigned long long s = 0;
+  std::memcpy(&s, &v, sizeof(T));
+  T out;
+  warp_exchange(&s, 1, [&](auto get) { const unsigned long long x = get(src & 31, 0); std::memcpy(&out, &x, sizeof(T)); });
+  return out;
+}
+
 static inline int __popc(unsigned x) { return __builtin_popcount(x); }
 static inline int atomicMin(int* p, int v) {
   std::atomic_ref<int> r(*p);
