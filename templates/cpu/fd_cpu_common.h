@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <algorithm>
+#include <vector>
 #ifdef _OPENMP
 #include <omp.h>
 #endif

@@ -4,6 +4,11 @@
 // weight read only by matmuls; see packedWeights in codegen/cpu/render.ts).
 namespace fd {
 
+// Below this many multiply-adds (~40 us on one core) a GEMM runs on one thread: waking a sleeping
+// OpenMP worker and joining it costs ~7 us on a 2-core VM (OMP_WAIT_POLICY=PASSIVE), more than half
+// of a small GEMM saves (arith-tiny at one row: M = 32, 0.5-1.6 M MACs per GEMM).
+constexpr int64_t PARALLEL_MACS = int64_t(1) << 21;
+
 // One MR x NR register tile of out = x W^T (+ bias) (+ res). Every element is computed the same
 // way whatever tile it falls in (8-lane partial sums, one horizontal add, scalar tail in k order),
 // so a row's result never depends on which other rows share the batch.
@@ -79,7 +84,7 @@ static void gemm(const float* x, const float* w, const float* bias, const float*
   constexpr int64_t NB = std::max<int64_t>(4, (128 * 1024 / (K * 4)) / 4 * 4);
   constexpr int64_t MB = 48;
   const int64_t nTiles = (N + NB - 1) / NB, mTiles = (M + MB - 1) / MB;
-#pragma omp parallel for collapse(2) schedule(static) if (M * N * (int64_t)K > 32768)
+#pragma omp parallel for collapse(2) schedule(static) if (M * N * (int64_t)K > PARALLEL_MACS)
   for (int64_t nt = 0; nt < nTiles; nt++)
     for (int64_t mt = 0; mt < mTiles; mt++)
       gemm_tile<K, BIAS, RES>(x, w, bias, res, out, N, mt * MB, std::min(M, (mt + 1) * MB), nt * NB, std::min<int64_t>(N, (nt + 1) * NB));
@@ -156,24 +161,32 @@ static inline void panel_micro(const float* __restrict x, const float* __restric
 #endif
 }
 
+// panel_micro for r <= R rows.
+template <int N, int K, int R, bool BIAS, bool RES>
+static inline void panel_upto(int r, const float* x, const float* wp, const float* bias, const float* res, float* out, int64_t m, int p, int k0, int k1) {
+  if constexpr (R > 1) {
+    if (r < R) return panel_upto<N, K, R - 1, BIAS, RES>(r, x, wp, bias, res, out, m, p, k0, k1);
+  }
+  panel_micro<N, K, R, BIAS, RES>(x, wp, bias, res, out, m, p, k0, k1);
+}
+
 // KB: k-block (panel slice kept in L1); MR: rows per micro-tile (<= 6). Neither changes any
-// result (each element stays one FMA chain in k order), so tuning is free to pick them.
+// result (each element stays one FMA chain in k order), so tuning is free to pick them. The M rows
+// are cut into tiles of equal size (+-1) of at most MR rows (32 rows: 6, 6, 5, 5, 5, 5, not five 6s
+// and a 2, whose 4 accumulators cannot hide the FMA latency); panels are handed to the threads one
+// at a time, so a thread that was descheduled (a machine shared with other jobs) does not hold the
+// others up.
 template <int N, int K, bool BIAS, bool RES, int KB = KBLOCK, int MR = 6>
 static void gemm_packed(const float* x, const float* wp, const float* bias, const float* res, float* out, int64_t M) {
   constexpr int NP = (N + PANEL - 1) / PANEL;
-#pragma omp parallel for schedule(static) if (M * N * (int64_t)K > 32768)
+  const int64_t tiles = (M + MR - 1) / MR;
+#pragma omp parallel for schedule(dynamic, 1) if (M * N * (int64_t)K > PARALLEL_MACS)
   for (int p = 0; p < NP; p++)
     for (int k0 = 0; k0 < K; k0 += KB) {
       const int k1 = std::min(K, k0 + KB);
-      int64_t m = 0;
-      for (; m + MR <= M; m += MR) panel_micro<N, K, MR, BIAS, RES>(x, wp, bias, res, out, m, p, k0, k1);
-      switch (M - m) {
-        case 5: panel_micro<N, K, 5, BIAS, RES>(x, wp, bias, res, out, m, p, k0, k1); break;
-        case 4: panel_micro<N, K, 4, BIAS, RES>(x, wp, bias, res, out, m, p, k0, k1); break;
-        case 3: panel_micro<N, K, 3, BIAS, RES>(x, wp, bias, res, out, m, p, k0, k1); break;
-        case 2: panel_micro<N, K, 2, BIAS, RES>(x, wp, bias, res, out, m, p, k0, k1); break;
-        case 1: panel_micro<N, K, 1, BIAS, RES>(x, wp, bias, res, out, m, p, k0, k1); break;
-        default: break;
+      for (int64_t t = 0; t < tiles; t++) {
+        const int64_t m0 = t * M / tiles, m1 = (t + 1) * M / tiles;
+        panel_upto<N, K, MR, BIAS, RES>((int)(m1 - m0), x, wp, bias, res, out, m0, p, k0, k1);
       }
     }
 }

@@ -66,6 +66,20 @@ describeGated(CXX, `native CPU kernels vs reference (SEED=${TEST_SEED})`, () => 
     const maskT = b.input('mask', 'bool', ['B', K]);
     b.output('attn_gqa', b.attention(q, kw, vw, maskT, { heads: 4, kvHeads: 2, headDim: 14, scale: 0.3 }));
     b.output('attn_rep', b.attention(q, b.repeatKv(kw, 2, 14, 2), b.repeatKv(vw, 2, 14, 2), maskT, { heads: 4, kvHeads: 4, headDim: 14, scale: 0.3 }));
+    // head dims that are whole vectors (16, 24: the CPU's tiled attention path, transposed keys
+    // and several query rows per value row) at 19 keys and 7 query rows; rope positions past the
+    // kernel's (cos, sin) table (2^16) next to ones inside it
+    const posFar = Int32Array.from({ length: B * T }, (_, i) => (i % 2 ? 65530 + i : Math.floor(rnd() * 4000)));
+    inputs.posFar = { data: posFar, shape: [B, T] };
+    const posFarT = b.input('posFar', 'i32', ['B', T]);
+    for (const hd of [16, 24]) {
+      const qv = f32in(`q${hd}`, [B, T, 4 * hd]);
+      b.output(`rope${hd}`, b.rope(qv, posFarT, 4, hd, 10000));
+      const kc2 = b.state(`kc${hd}`, 'f32', ['B', Kmax, 2 * hd]), vc2 = b.state(`vc${hd}`, 'f32', ['B', Kmax, 2 * hd]);
+      const kw2 = b.cacheWrite(kc2, f32in(`kwin${hd}`, [B, T, 2 * hd]), start);
+      const vw2 = b.cacheWrite(vc2, f32in(`vwin${hd}`, [B, T, 2 * hd]), start);
+      b.output(`attn${hd}`, b.attention(qv, kw2, vw2, maskT, { heads: 4, kvHeads: 2, headDim: hd, scale: 0.3 }));
+    }
     // gather rows + logit shift
     const rows = Int32Array.from({ length: B * 3 }, () => Math.floor(rnd() * T));
     inputs.rows = { data: rows, shape: [B, 3] };
@@ -76,6 +90,7 @@ describeGated(CXX, `native CPU kernels vs reference (SEED=${TEST_SEED})`, () => 
     const states = () => ({
       kc: { data: randomF32(B * Kmax * kvDim, mulberry(TEST_SEED + 1)), shape: [B, Kmax, kvDim] },
       vc: { data: randomF32(B * Kmax * kvDim, mulberry(TEST_SEED + 2)), shape: [B, Kmax, kvDim] },
+      ...Object.fromEntries([16, 24].flatMap((hd) => ['kc', 'vc'].map((n, j) => [`${n}${hd}`, { data: randomF32(B * Kmax * 2 * hd, mulberry(TEST_SEED + 3 + hd + j)), shape: [B, Kmax, 2 * hd] }]))),
     });
     const source = (name: string) => weights.get(name)!;
     const ref = (await GraphExecutor.create(g, referenceBackend, source)).run(inputs, states());

@@ -6,7 +6,7 @@
 export interface CpuGemmConfig {
   /** k-block: how much of a 16-column weight panel is streamed per pass (kept in L1). */
   kb: number;
-  /** Rows per register tile (x MR broadcasts, 2 x MR accumulators). */
+  /** Most rows per register tile (x MR broadcasts, 2 x MR accumulators); M is cut into tiles of equal size <= mr. */
   mr: number;
 }
 
