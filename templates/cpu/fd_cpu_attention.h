@@ -8,40 +8,7 @@ template <int K, int MR, int NR>
 static inline void dot_tile(const float* __restrict a, int64_t lda, const float* __restrict b, int64_t ldb,
                             float* __restrict s, int64_t lds, float scale) {
   float r[MR][NR];
-#ifdef FD_AVX2
-  constexpr int KV = K / 8 * 8;
-  __m256 c[MR][NR];
-  #pragma GCC unroll 8
-  for (int i = 0; i < MR; i++)
-    #pragma GCC unroll 8
-    for (int j = 0; j < NR; j++) c[i][j] = _mm256_setzero_ps();
-  for (int k = 0; k < KV; k += 8) {
-    __m256 x[MR];
-    #pragma GCC unroll 8
-    for (int i = 0; i < MR; i++) x[i] = _mm256_loadu_ps(a + i * lda + k);
-    #pragma GCC unroll 8
-    for (int j = 0; j < NR; j++) {
-      const __m256 y = _mm256_loadu_ps(b + j * ldb + k);
-      #pragma GCC unroll 8
-      for (int i = 0; i < MR; i++) c[i][j] = _mm256_fmadd_ps(x[i], y, c[i][j]);
-    }
-  }
-  #pragma GCC unroll 8
-  for (int i = 0; i < MR; i++)
-    #pragma GCC unroll 8
-    for (int j = 0; j < NR; j++) r[i][j] = hsum(c[i][j]);
-#else
-  constexpr int KV = 0;
-  #pragma GCC unroll 8
-  for (int i = 0; i < MR; i++)
-    #pragma GCC unroll 8
-    for (int j = 0; j < NR; j++) r[i][j] = 0.f;
-#endif
-  for (int k = KV; k < K; k++)
-    #pragma GCC unroll 8
-    for (int i = 0; i < MR; i++)
-      #pragma GCC unroll 8
-      for (int j = 0; j < NR; j++) r[i][j] += a[i * lda + k] * b[j * ldb + k];
+  dot_block<K, MR, NR>(a, lda, b, ldb, r);
   #pragma GCC unroll 8
   for (int i = 0; i < MR; i++)
     #pragma GCC unroll 8

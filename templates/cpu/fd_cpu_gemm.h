@@ -9,14 +9,12 @@ namespace fd {
 // of a small GEMM saves (arith-tiny at one row: M = 32, 0.5-1.6 M MACs per GEMM).
 constexpr int64_t PARALLEL_MACS = int64_t(1) << 21;
 
-// One MR x NR register tile of out = x W^T (+ bias) (+ res). Every element is computed the same
-// way whatever tile it falls in (8-lane partial sums, one horizontal add, scalar tail in k order),
-// so a row's result never depends on which other rows share the batch.
-template <int K, int MR, int NR, bool BIAS, bool RES>
-static inline void gemm_micro(const float* __restrict x, const float* __restrict w, const float* __restrict bias,
-                              const float* __restrict res, float* __restrict out, int64_t N, int64_t m, int64_t n) {
-  float r[MR][NR];
-#ifdef FD_AVX2
+// r[i][j] = dot(a[i * lda .. + K), b[j * ldb .. + K)) for an MR x NR register tile: 8-lane partial
+// sums along k, one horizontal add, then a scalar tail in k order. The GEMM and attention's
+// scores both use it, so an element is computed the same way whatever tile or batch it falls in.
+template <int K, int MR, int NR>
+static inline void dot_block(const float* __restrict a, int64_t lda, const float* __restrict b, int64_t ldb, float (&r)[MR][NR]) {
+  #ifdef FD_AVX2
   constexpr int KV = K / 8 * 8;
   __m256 c[MR][NR];
   #pragma GCC unroll 8
@@ -24,14 +22,14 @@ static inline void gemm_micro(const float* __restrict x, const float* __restrict
     #pragma GCC unroll 8
     for (int j = 0; j < NR; j++) c[i][j] = _mm256_setzero_ps();
   for (int k = 0; k < KV; k += 8) {
-    __m256 a[MR];
+    __m256 x[MR];
     #pragma GCC unroll 8
-    for (int i = 0; i < MR; i++) a[i] = _mm256_loadu_ps(x + (m + i) * K + k);
+    for (int i = 0; i < MR; i++) x[i] = _mm256_loadu_ps(a + i * lda + k);
     #pragma GCC unroll 8
     for (int j = 0; j < NR; j++) {
-      const __m256 b = _mm256_loadu_ps(w + (n + j) * K + k);
+      const __m256 y = _mm256_loadu_ps(b + j * ldb + k);
       #pragma GCC unroll 8
-      for (int i = 0; i < MR; i++) c[i][j] = _mm256_fmadd_ps(a[i], b, c[i][j]);
+      for (int i = 0; i < MR; i++) c[i][j] = _mm256_fmadd_ps(x[i], y, c[i][j]);
     }
   }
   #pragma GCC unroll 8
@@ -49,7 +47,17 @@ static inline void gemm_micro(const float* __restrict x, const float* __restrict
     #pragma GCC unroll 8
     for (int i = 0; i < MR; i++)
       #pragma GCC unroll 8
-      for (int j = 0; j < NR; j++) r[i][j] += x[(m + i) * K + k] * w[(n + j) * K + k];
+      for (int j = 0; j < NR; j++) r[i][j] += a[i * lda + k] * b[j * ldb + k];
+}
+
+// One MR x NR register tile of out = x W^T (+ bias) (+ res). Every element is computed the same
+// way whatever tile it falls in (8-lane partial sums, one horizontal add, scalar tail in k order),
+// so a row's result never depends on which other rows share the batch.
+template <int K, int MR, int NR, bool BIAS, bool RES>
+static inline void gemm_micro(const float* __restrict x, const float* __restrict w, const float* __restrict bias,
+                              const float* __restrict res, float* __restrict out, int64_t N, int64_t m, int64_t n) {
+  float r[MR][NR];
+  dot_block<K, MR, NR>(x + m * K, K, w + n * K, K, r);
   #pragma GCC unroll 8
   for (int i = 0; i < MR; i++)
     #pragma GCC unroll 8
