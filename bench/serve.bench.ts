@@ -1,16 +1,18 @@
 /**
  * The server under load: requests/s, completion tokens/s and p50 / p99 latency with 1 (sequential
  * requests), 8 and 32 concurrent clients, each client sending its next request when its last is
- * answered; the ratio to sequential; and how many rows the batches had. In one process (server
- * and clients share the event loop, as a client library would on the same box).
- *   npx tsx bench/serve.bench.ts [--model DIR] [--device cpu|cuda|auto] [--requests N] [--max-tokens N] [--max-batch N] [--max-running N] [--rounds N]
+ * answered; the ratio to sequential; and how many rows the batches had. The clients run in a
+ * child process (bench/serve-clients.mjs), as real clients do: their fetch and JSON work does not
+ * share the server's event loop (until 2026-12 it did, which charged it to the server; `--same-process` still does).
+ *   npx tsx bench/serve.bench.ts [--model DIR] [--device cpu|cuda|auto] [--requests N] [--max-tokens N] [--max-batch N] [--max-running N] [--rounds N] [--same-process]
  */
+import { fork } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { DEFAULT_MODEL_DIR, loadModel } from '../src/api.ts';
 import { createServer } from '../src/serve/server.ts';
 
 const { values: v } = parseArgs({
-  options: { model: { type: 'string' }, device: { type: 'string' }, requests: { type: 'string' }, 'max-tokens': { type: 'string' }, 'max-batch': { type: 'string' }, 'max-running': { type: 'string' }, rounds: { type: 'string' } },
+  options: { model: { type: 'string' }, device: { type: 'string' }, requests: { type: 'string' }, 'max-tokens': { type: 'string' }, 'max-batch': { type: 'string' }, 'max-running': { type: 'string' }, rounds: { type: 'string' }, 'same-process': { type: 'boolean' } },
 });
 const REQUESTS = Number(v.requests ?? 96);
 const MAX_TOKENS = Number(v['max-tokens'] ?? 32);
@@ -27,27 +29,30 @@ const server = createServer(model, {
 });
 const base = await server.app.listen({ host: '127.0.0.1', port: 0 });
 
-interface Run { clients: number; wallS: number; tokens: number; lat: number[]; batch: number[] }
+interface Run {
+  clients: number; wallS: number; tokens: number; lat: number[]; batch: number[];
+  /** Server side over the run (from its metrics): forwards, rows they carried, ms in forwards + selection, process CPU ms. */
+  fwd?: number; rows?: number; fwdMs?: number; cpuMs?: number;
+}
 
+// @ts-expect-error: plain JavaScript, so that the child needs no TypeScript loader
+const { runClients } = await import('./serve-clients.mjs') as { runClients(m: object): Promise<Run & { error?: string }> };
+const child = v['same-process'] ? undefined : fork(new URL('./serve-clients.mjs', import.meta.url), [], { execArgv: [] });
+/** One run of `clients` concurrent clients over REQUESTS requests, timed where the clients run. */
 async function load(clients: number): Promise<Run> {
-  let next = 0, tokens = 0;
-  const lat: number[] = [], batch: number[] = [];
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: clients }, async () => {
-    for (let i = next++; i < REQUESTS; i = next++) {
-      const t = performance.now();
-      const r = await fetch(`${base}/v1/completions`, {
-        method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ prompt: PROMPTS[i % PROMPTS.length], max_tokens: MAX_TOKENS }),
-      });
-      const body = await r.json() as { usage: { completion_tokens: number }; fastdllm: { batch_size: number } };
-      if (r.status !== 200) throw new Error(`status ${r.status}: ${JSON.stringify(body)}`);
-      lat.push(performance.now() - t);
-      tokens += body.usage.completion_tokens;
-      batch.push(body.fastdllm.batch_size);
-    }
-  }));
-  return { clients, wallS: (performance.now() - t0) / 1000, tokens, lat, batch };
+  const mt = server.metrics, f0 = mt.nfe, r0 = mt.rowForwards, ms0 = mt.stepMs.sum, c0 = process.cpuUsage();
+  const r = await clientRun(clients);
+  const c = process.cpuUsage(c0);
+  return { ...r, fwd: mt.nfe - f0, rows: mt.rowForwards - r0, fwdMs: mt.stepMs.sum - ms0, cpuMs: (c.user + c.system) / 1000 };
+}
+
+function clientRun(clients: number): Promise<Run> {
+  const m = { base, clients, requests: REQUESTS, prompts: PROMPTS, maxTokens: MAX_TOKENS };
+  if (!child) return runClients(m).then((r) => { if (r.error) throw new Error(r.error); return r; });
+  return new Promise((res, rej) => {
+    child.once('message', (m: Run & { error?: string }) => (m.error ? rej(new Error(m.error)) : res(m)));
+    child.send(m);
+  });
 }
 
 const pct = (xs: number[], p: number) => {
@@ -62,16 +67,24 @@ const ROUNDS = Number(v.rounds ?? 3);
 const all: Run[][] = [[], [], []];
 for (let k = 0; k < ROUNDS; k++) for (const [i, c] of [1, 8, 32].entries()) all[i].push(await load(c));
 const runs = all.map((rs) => [...rs].sort((a, b) => a.tokens / a.wallS - b.tokens / b.wallS)[Math.floor(rs.length / 2)]);
+child?.disconnect();
 await server.shutdown();
 
 const seq = runs[0];
 console.log(`model ${model.dir} on ${model.host.device?.device ?? 'cpu'} [${model.host.backend}], ${REQUESTS} requests per run, median of ${ROUNDS} rounds, max_tokens ${MAX_TOKENS} (dual cache, threshold 0.9)`);
 console.log('| clients | req/s | tokens/s | x sequential | p50 ms | p99 ms | rows per batch (requests: n) |');
 console.log('|---|---|---|---|---|---|---|');
+const server_: string[] = [];
 for (const r of runs) {
   const hist = new Map<number, number>();
   for (const b of r.batch) hist.set(b, (hist.get(b) ?? 0) + 1);
   const dist = [...hist].sort((a, b) => a[0] - b[0]).map(([b, n]) => `${b}: ${n}`).join(', ');
   const tps = r.tokens / r.wallS;
+  server_.push(`| ${r.clients} | ${r.fwd} | ${(r.rows! / r.fwd!).toFixed(2)} | ${(r.fwdMs! / r.fwd!).toFixed(2)} | ${(r.fwdMs! / REQUESTS).toFixed(2)} | ${((r.wallS * 1000 - r.fwdMs!) / REQUESTS).toFixed(2)} | ${(r.cpuMs! / REQUESTS).toFixed(2)} |`);
   console.log(`| ${r.clients === 1 ? '1 (sequential)' : r.clients} | ${(REQUESTS / r.wallS).toFixed(1)} | ${tps.toFixed(0)} | ${(tps / (seq.tokens / seq.wallS)).toFixed(2)} | ${pct(r.lat, 0.5).toFixed(1)} | ${pct(r.lat, 0.99).toFixed(1)} | ${dist} |`);
 }
+// Where a request's time goes on the server (same runs): forwards (with selection) and the rest of
+// the wall time (HTTP, JSON, tokenizer, scheduler, idle), per request; server CPU covers all threads.
+console.log('\n| clients | forwards | rows per forward | ms per forward | forward ms per request | other wall ms per request | server CPU ms per request |');
+console.log('|---|---|---|---|---|---|---|');
+for (const l of server_) console.log(l);
