@@ -4,29 +4,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CheckpointError } from '../../src/io/errors.ts';
 import { loadTokenizer, StreamingDetokenizer, type TextTokenizer } from '../../src/io/tokenizer.ts';
 import { expectCheckpointError, tempDir } from './helpers.ts';
+import { bytesToUnicode } from '../helpers/byte-tokenizer.ts';
 
 const tmp = tempDir('fastdllm-tok-');
 afterAll(tmp.cleanup);
 let n = 0;
-
-/** GPT-2's byte → printable character map, as the ByteLevel pre-tokenizer uses. */
-function bytesToUnicode(): string[] {
-  const bs: number[] = [];
-  for (let b = 33; b <= 126; b++) bs.push(b);
-  for (let b = 161; b <= 172; b++) bs.push(b);
-  for (let b = 174; b <= 255; b++) bs.push(b);
-  const cs = [...bs];
-  let extra = 0;
-  for (let b = 0; b < 256; b++) {
-    if (!bs.includes(b)) {
-      bs.push(b);
-      cs.push(256 + extra++);
-    }
-  }
-  const map: string[] = new Array(256);
-  bs.forEach((b, i) => (map[b] = String.fromCharCode(cs[i])));
-  return map;
-}
 
 const BYTE = bytesToUnicode();
 const MERGES = ['h e', 'l l', 'he ll', 'hell o', `${BYTE[32]} w`];
