@@ -5,7 +5,7 @@
  *
  *   npx tsx examples/custom-model.ts      # writes a random checkpoint and decodes with it
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -74,4 +74,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const model = await loadModel(dir);
   const r = await generate(model, [5, 6, 7, 8], { genLength: 32, blockLength: 8, cache: 'dual', threshold: 0.9 });
   console.log(`tokens ${r.tokens[0].join(',')}\nnfe ${r.nfe}, ${r.tokensPerForward.toFixed(2)} tokens/forward`);
+  rmSync(dir, { recursive: true, force: true });
 }

@@ -10,7 +10,7 @@ const COMMANDS: Record<string, { about: string; load: () => Promise<Command> }> 
   info: { about: 'architecture, parameters, dtypes and memory of a checkpoint', load: async () => (await import('./commands/info.ts')).infoCommand },
   'random-checkpoint': { about: 'write a random-weight checkpoint of any config (streamed)', load: async () => (await import('./commands/random-checkpoint.ts')).randomCheckpointCommand },
   eval: { about: 'accuracy / speed table over decoding modes (arith or GSM8K)', load: async () => (await import('./commands/eval.ts')).evalCommand },
-  tune: { about: 'autotune the CPU kernels of a model for this machine', load: async () => (await import('./commands/tune.ts')).tuneCommand },
+  tune: { about: 'autotune the GEMM kernels of a model for this machine\'s CPU (or its GPU: --device cuda)', load: async () => (await import('./commands/tune.ts')).tuneCommand },
   serve: { about: 'an OpenAI-compatible HTTP server with batching that never changes an answer', load: async () => (await import('./commands/serve.ts')).serveCommand },
   inspect: { about: 'list and print the generated kernels of a model', load: async () => (await import('./commands/inspect.ts')).inspectCommand },
 };

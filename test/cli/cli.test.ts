@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync, readFileSync, cpSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, cpSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -84,6 +84,27 @@ describe('fastdllm generate --json', () => {
     const e = cli(['generate', '--model', modelDir('llada_s3'), '--prompt-ids', '1,2,999']);
     expect(e.code).toBe(1);
     expect(e.stderr).toMatch(/id 999 at index 2 is outside the vocabulary \[0, 256\)/);
+  });
+
+  it('refuses a bad option before the weights load (a config.json with no checkpoint beside it)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fdllm-noweights-'));
+    cpSync(join(modelDir('llada_s3'), 'config.json'), join(dir, 'config.json'));
+    const cases: [string[], RegExp][] = [
+      [['--prompt-ids', '1,2,3', '--threshold', '0.5', '--factor', '1'], /--threshold: threshold and factor are exclusive/],
+      [['--prompt-ids', '1,2,3', '--gen-length', '30', '--block-length', '8'], /--block-length: genLength 30 is not a multiple/],
+      [['--prompt', 'text', '--top-p', '0.5'], /--top-p: llada samples with Gumbel noise only/],
+      [['--prompt-ids', '1,2,3', '--block-cache'], /--block-cache: only Fast-dLLM v2/],
+    ];
+    for (const [flags, pattern] of cases) {
+      const r = cli(['generate', '--model', dir, ...flags]);
+      expect(r.code, `${flags.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(pattern);
+    }
+    // Good options reach the load, which then finds no weights.
+    const ok = cli(['generate', '--model', dir, '--prompt-ids', '1,2,3']);
+    expect(ok.code).toBe(1);
+    expect(ok.stderr).toMatch(/no checkpoint here/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 

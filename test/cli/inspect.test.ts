@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.ts';
@@ -23,6 +25,25 @@ describe('fastdllm inspect (no GPU)', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("no kernel named 'no_such_kernel'");
     expect(bad.stderr).toContain('decode_window');
+  });
+
+  it('--precision defaults to what a GPU load picks: the checkpoint\'s dtype with --model, bf16 with --config', () => {
+    const precisionOf = (args: string[]) => {
+      const r = cli(['inspect', ...args, '--perf', '--gpu', 'h100', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).precision;
+    };
+    expect(precisionOf(['--model', modelDir('llada_s20')])).toBe('f32'); // stored F32
+    expect(precisionOf(['--model', modelDir('llada_s20'), '--precision', 'bf16'])).toBe('bf16');
+    expect(precisionOf(['--config', LLADA_8B])).toBe('bf16');
+    const dir = mkdtempSync(join(tmpdir(), 'fdllm-inspect-bf16-'));
+    try {
+      const w = cli(['random-checkpoint', '--config', join(modelDir('llada_s20'), 'config.json'), '--out', dir, '--dtype', 'bf16']);
+      expect(w.code, w.stderr).toBe(0);
+      expect(precisionOf(['--model', dir])).toBe('bf16');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   itGated(NVCC, '--json lists the decode step\'s kernels with grids and resources, the device step\'s own included', () => {

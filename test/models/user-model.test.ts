@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel, generate, generateStream } from '../../src/index.ts';
 import { forwardFull } from '../../src/runtime/forward.ts';
 import { loadHostModel } from '../../src/runtime/model.ts';
@@ -7,6 +8,7 @@ import { writeTinyGqaCheckpoint, tinyGqa } from '../../examples/custom-model.ts'
 
 describe('a user-defined model (examples/custom-model.ts: GQA, q/k/v biases, ungated MLP, tied head)', () => {
   const dir = writeTinyGqaCheckpoint(3);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('runs the same forward on the native and the reference backend', async () => {
     const nat = await loadHostModel(dir, { backend: 'native' });

@@ -13,7 +13,7 @@ import { choiceFlag, DEVICE_FLAGS, DEVICE_HELP, intFlag, loadOptionsFromFlags, n
 const HELP = `usage: fastdllm eval [--model DIR] --task arith|gsm8k [--data FILE.jsonl] [--n N] [--shots K]
          [--modes ${MODE_NAMES.join(',')}] [--thresholds 0.5,0.7,0.9] [--factor F]
          [--gen-length N] [--block-length N] [--chat|--no-chat] [--json] [--out FILE.json] [--chart FILE.svg]
-         [--device cpu|cuda|auto] [--precision f32|bf16]
+         [--device cpu|cuda|auto] [--precision f32|bf16] [--backend native|reference]
 
 Scores each decoding mode on the task and prints the paper-style table (accuracy, tokens/s, nfe,
 tokens per forward, speed-up over the first mode). --task arith uses the held-out split of the

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { badLine, readJsonLines, record } from '../jsonl.ts';
 import { DEFAULT_MODEL_DIR, generateStream, loadModel, type GenerateResult, type Prompt } from '../../api.ts';
 import type { GenerateOptions } from '../../decode/options.ts';
@@ -5,6 +7,8 @@ import { DEVICE_FLAGS, DEVICE_HELP, idsFlag, loadOptionsFromFlags, parseFlags, U
 import { CanvasView } from '../visualize.ts';
 import { V2_FLAGS, V2_HELP } from '../v2-flags.ts';
 import { flagOptionsFor, optionsFromFlags } from '../generate-options.ts';
+import { readModelConfig } from '../../runtime/config-graph.ts';
+import { resolveModelOptions } from '../../decode/v2-options.ts';
 
 const HELP = `usage: fastdllm generate [PROMPT] [--model DIR] (--prompt TEXT [--chat] | --prompt-ids 1,2,3 | --batch FILE.jsonl)
          [--gen-length N] [--block-length N] [--steps N] [--cache none|prefix|dual]
@@ -50,7 +54,14 @@ export async function generateCommand(argv: string[]): Promise<number> {
     : values['prompt-ids'] !== undefined ? [idsFlag(values['prompt-ids'], '--prompt-ids')]
     : [values.prompt ?? positionals[0]];
   const load = loadOptionsFromFlags(values);
-  const model = await loadModel(values.model ?? DEFAULT_MODEL_DIR, load);
+  // The options against the model's config.json before its weights load (a bad value, or one the
+  // model's family does not take, is refused naming its flag); text prompts count as one token here.
+  const dir = values.model ?? DEFAULT_MODEL_DIR;
+  if (existsSync(join(dir, 'config.json'))) { // else loadModel says it is not a model directory
+    const { config } = readModelConfig(dir);
+    resolveModelOptions(flagOptionsFor(config, values, !values.model), config, prompts.map((p) => (typeof p === 'string' ? 1 : p.length)));
+  }
+  const model = await loadModel(dir, load);
   const opts = flagOptionsFor(model.host.config, values, !values.model);
   if (load.device === 'auto' && !values.json) process.stderr.write(`device: ${model.host.device?.device} [${model.host.backend}] ${model.host.device?.reason}\n`);
   const view = values.visualize ? new CanvasView(model, prompts.length, opts.genLength) : undefined;

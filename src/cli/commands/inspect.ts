@@ -4,7 +4,8 @@ import { moduleSource } from '../../codegen/cuda/module.ts';
 import { planCuda } from '../../codegen/cuda/plan.ts';
 import type { CudaPrecision, HeadOutputs } from '../../codegen/cuda/types.ts';
 import { Checkpoint } from '../../io/checkpoint.ts';
-import { graphFromConfig } from '../../runtime/config-graph.ts';
+import { graphFromConfig, readModelConfig } from '../../runtime/config-graph.ts';
+import { checkpointPrecision } from '../../runtime/model-source.ts';
 import { probeCudaSync } from '../../runtime/cuda/device.ts';
 import { DECODE_STEP_DIMS, decodeStepKernels, inspectPlan, kernelIr, kernelPtx, kernelResources, kernelSass } from '../../runtime/cuda/inspect.ts';
 import { choiceFlag, intFlag, parseFlags, UsageError } from '../args.ts';
@@ -24,7 +25,8 @@ const HELP = `usage: fastdllm inspect (--model DIR | --config FILE) [--device-ar
 Lists every CUDA kernel a decode step of the model launches (name, the IR ops it fuses, grid and
 block at a typical step: batch 1, window 32, cache 256, 32 head rows; registers, shared memory,
 spills), or prints one kernel's fused IR, CUDA source, PTX, SASS or resources. Needs no GPU:
-without NVRTC the kernels are compiled with nvcc. --device-arch defaults to the GPU's, else sm_90a.
+without NVRTC the kernels are compiled with nvcc. --device-arch defaults to the GPU's, else sm_90a;
+--precision to what a GPU load picks: the checkpoint's dtype (--model), else bf16 (--config).
 --head both (default) is how a GPU model loads for decoding: the LM head also computes x0 and
 confidence, and LLaDA's greedy steps add decode_window and select_scatter around the forward.
 --device cpu lists the C++ kernels of the CPU module a load compiles (name, what each fuses,
@@ -52,7 +54,8 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   const cpuEmit = device === 'cpu' ? cpuInspectEmit(values) : undefined;
   if (values.emit && !values.kernel && device === 'cuda') throw new UsageError('--emit needs --kernel NAME');
   const emit = device === 'cuda' ? choiceFlag(values.emit, '--emit', ['ir', 'cu', 'ptx', 'sass', 'resources'] as const) : undefined;
-  const precision: CudaPrecision = choiceFlag(values.precision, '--precision', ['f32', 'bf16'] as const) ?? 'bf16';
+  // As a GPU load picks it: the checkpoint's dtype (--model with weights), else bf16.
+  const precision: CudaPrecision = choiceFlag(values.precision, '--precision', ['f32', 'bf16'] as const) ?? (values.model ? storedPrecision(values.model) : 'bf16');
   const headOutputs: HeadOutputs = choiceFlag(values.head, '--head', ['logits', 'x0conf', 'both'] as const) ?? 'both';
   if (values.gpu !== undefined && !values.perf) throw new UsageError('--gpu goes with --perf');
   if (values.perf) {
@@ -137,6 +140,17 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     return 0;
   } finally {
     ckpt?.close();
+  }
+}
+
+/** The precision a GPU load of this model directory runs in by default (bf16 when it has no weights). */
+function storedPrecision(dir: string): CudaPrecision {
+  if (!existsSync(join(dir, 'config.json')) || !(existsSync(join(dir, 'model.safetensors')) || existsSync(join(dir, 'model.safetensors.index.json')))) return 'bf16';
+  const ckpt = Checkpoint.open(dir);
+  try {
+    return checkpointPrecision(ckpt, readModelConfig(dir).hf).precision;
+  } finally {
+    ckpt.close();
   }
 }
 

@@ -7,10 +7,13 @@ const HELP = `usage: fastdllm serve [--model DIR] [--host 127.0.0.1] [--port 800
          [--device cpu|cuda|auto] [--precision f32|bf16] [--backend native|reference]
 
 An OpenAI-compatible server: POST /v1/completions, POST /v1/chat/completions, GET /v1/models,
-GET /health, GET /metrics (Prometheus). Requests with the same decoding options are batched;
-each answer is what the request gets alone. Without --model, serves the embedded model.
+GET /health, GET /metrics (Prometheus). Requests are batched continuously: a request joins a
+running batch of the same cache mode, block length and head mode at its next step (next block
+with a KV cache); other options may differ per row (Fast-dLLM v2 models: batches of identical
+options). Each answer is what the request gets alone. Without --model, serves the embedded model.
 Defaults: --max-batch 16, --max-queue 256 (one more is a 429), --max-running 4 batches at once,
---max-prompt-tokens half the model's context, --max-gen-tokens the rest, --timeout-ms 120000.
+--max-prompt-tokens half the model's context, --max-gen-tokens the rest, --timeout-ms 120000,
+--body-limit 262144 (256 KiB; larger is a 413).
 SIGTERM / SIGINT: stop accepting, finish what is in flight, exit.
 ${DEVICE_HELP}
 `;
