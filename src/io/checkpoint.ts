@@ -139,7 +139,7 @@ export class Checkpoint {
   }
 
   /** Part of the tensor's stored bytes, from `offset` (see `SafetensorsFile.readBytes`). */
-  readBytes(name: string, offset: number, dst: Uint8Array): void {
+  readBytes(name: string, offset: number, dst: Uint8Array | readonly Uint8Array[]): void {
     this.info(name);
     this.shard(this.weightMap.get(name)!).readBytes(name, offset, dst);
   }

@@ -259,15 +259,17 @@ export class SafetensorsFile {
 
   /**
    * `dst.length` stored bytes of `name` from byte `offset` of its data on (a row range, say),
-   * read straight into `dst`: what a loader streaming a tensor in pieces reads.
+   * read straight into `dst`: what a loader streaming a tensor in pieces reads. Given a list,
+   * the bytes fill each buffer in turn (rows scattered to where a pack wants them, in one readv).
    */
-  readBytes(name: string, offset: number, dst: Uint8Array): void {
-    const t = this.info(name);
-    if (!(Number.isSafeInteger(offset) && offset >= 0 && offset + dst.length <= t.end - t.begin)) {
-      throw new CheckpointError(`${this.path}: bytes [${offset}, ${offset + dst.length}) are outside tensor '${name}' (${t.end - t.begin} bytes)`, this.path, name);
+  readBytes(name: string, offset: number, dst: Uint8Array | readonly Uint8Array[]): void {
+    const t = this.info(name), len = dst instanceof Uint8Array ? dst.length : dst.reduce((s, d) => s + d.length, 0);
+    if (!(Number.isSafeInteger(offset) && offset >= 0 && offset + len <= t.end - t.begin)) {
+      throw new CheckpointError(`${this.path}: bytes [${offset}, ${offset + len}) are outside tensor '${name}' (${t.end - t.begin} bytes)`, this.path, name);
     }
     if (this.fd === null) throw new CheckpointError(`${this.path}: read of tensor '${t.name}' after close()`, this.path, t.name);
-    readFully(this.fd, dst, t.begin + offset, this.path, t.name);
+    if (dst instanceof Uint8Array) readFully(this.fd, dst, t.begin + offset, this.path, t.name);
+    else readScattered(this.fd, dst, t.begin + offset, this.path, t.name);
   }
 
   /** Release the file descriptor; later reads throw. Idempotent. */
@@ -290,20 +292,44 @@ export class SafetensorsFile {
 
 /** Fill `dst` from `position` on, in bounded chunks; a short read means the file shrank. */
 function readFully(fd: number, dst: Uint8Array, position: number, file: string, tensor?: string): void {
-  let done = 0;
-  while (done < dst.length) {
+  for (let done = 0; done < dst.length;) {
     const len = Math.min(READ_CHUNK_BYTES, dst.length - done);
-    let got: number;
-    try {
-      got = fs.readSync(fd, dst, done, len, position + done);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? String(e);
-      throw new CheckpointError(`${file}: read failed${tensor === undefined ? '' : ` for tensor '${tensor}'`} (${code})`, file, tensor, { cause: e });
-    }
-    if (got === 0) {
-      const what = tensor === undefined ? 'header' : `tensor '${tensor}'`;
-      throw new CheckpointError(`${file}: unexpected end of file reading ${what} (file changed after open?)`, file, tensor);
-    }
-    done += got;
+    done += checkedRead(() => fs.readSync(fd, dst, done, len, position + done), file, tensor);
   }
+}
+
+/** Buffers one readv takes at most (Linux's IOV_MAX; libuv reads no more at once). */
+const IOV_MAX = 1024;
+
+/**
+ * Fill each of `dsts` in turn from `position` on, IOV_MAX buffers a syscall: a reordered copy
+ * (rows scattered into a pack) read straight from the file, with no second pass over the bytes.
+ */
+function readScattered(fd: number, dsts: readonly Uint8Array[], position: number, file: string, tensor?: string): void {
+  for (let i = 0, pos = position; i < dsts.length;) {
+    let got = checkedRead(() => fs.readvSync(fd, dsts.slice(i, i + IOV_MAX), pos), file, tensor);
+    for (; got > 0 && i < dsts.length; i++) {
+      const n = dsts[i].length;
+      // A read may stop inside a buffer (a signal, a huge batch): finish that one on its own.
+      if (got < n) readFully(fd, dsts[i].subarray(got), pos + got, file, tensor);
+      got -= Math.min(got, n);
+      pos += n;
+    }
+  }
+}
+
+/** Bytes one read returned, failures and an early end of file (the file shrank) as CheckpointErrors. */
+function checkedRead(read: () => number, file: string, tensor?: string): number {
+  let got: number;
+  try {
+    got = read();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? String(e);
+    throw new CheckpointError(`${file}: read failed${tensor === undefined ? '' : ` for tensor '${tensor}'`} (${code})`, file, tensor, { cause: e });
+  }
+  if (got === 0) {
+    const what = tensor === undefined ? 'header' : `tensor '${tensor}'`;
+    throw new CheckpointError(`${file}: unexpected end of file reading ${what} (file changed after open?)`, file, tensor);
+  }
+  return got;
 }

@@ -84,7 +84,8 @@ export async function withModelSource<T>(dir: string, definition: ModelDefinitio
       readRows(name, r0, r1, dst) {
         const info = ckpt.info(name);
         const rowBytes = (info.end - info.begin) / (info.shape[0] || 1);
-        if (dst.length !== (r1 - r0) * rowBytes) throw new Error(`weights: rows [${r0}, ${r1}) of '${name}' are ${(r1 - r0) * rowBytes} bytes, not ${dst.length}`);
+        const len = dst instanceof Uint8Array ? dst.length : dst.length * rowBytes;
+        if (len !== (r1 - r0) * rowBytes || !(dst instanceof Uint8Array || dst.every((d) => d.length === rowBytes))) throw new Error(`weights: rows [${r0}, ${r1}) of '${name}' are ${(r1 - r0) * rowBytes} bytes, not ${len}`);
         ckpt.readBytes(name, r0 * rowBytes, dst);
       },
     };

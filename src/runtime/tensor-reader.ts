@@ -13,8 +13,12 @@ export const STORED_BYTES: Readonly<Record<StoredFloat, number>> = { F32: 4, BF1
 export interface TensorReader {
   /** Stored dtype of a weight, after checking it has the shape the graph expects. */
   dtype(name: string, shape: readonly number[]): StoredFloat;
-  /** Stored bytes of rows [r0, r1) of a weight, into `dst` (exactly that many bytes). */
-  readRows(name: string, r0: number, r1: number, dst: Uint8Array): void;
+  /**
+   * Stored bytes of rows [r0, r1) of a weight, into `dst` (exactly that many bytes), or row
+   * r0 + i into `dst[i]` (one row's bytes each): so a pack that reorders rows (RoPE heads,
+   * interleaved gate/up) reads them where they go, with no second copy.
+   */
+  readRows(name: string, r0: number, r1: number, dst: Uint8Array | readonly Uint8Array[]): void;
 }
 
 /**
@@ -40,7 +44,9 @@ export function readerOfWeightSource(source: WeightSource): TensorReader & { hel
         held.push((t = { name, data: source(name, [...shape]) }));
       }
       const width = t.data.length / (shapes.get(name)![0] || 1);
-      dst.set(new Uint8Array(t.data.buffer, t.data.byteOffset + r0 * width * 4, (r1 - r0) * width * 4));
+      const src = new Uint8Array(t.data.buffer, t.data.byteOffset + r0 * width * 4, (r1 - r0) * width * 4);
+      if (dst instanceof Uint8Array) dst.set(src);
+      else dst.forEach((d, i) => d.set(src.subarray(i * width * 4, (i + 1) * width * 4)));
     },
     heldBytes: () => held.reduce((s, h) => s + h.data.byteLength, 0),
   };

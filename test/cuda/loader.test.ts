@@ -116,7 +116,7 @@ describe('streamed packing (item 6)', () => {
     // Everything packed went up once, in its device dtype.
     expect(st.uploadedBytes).toBe(m.executor.plan.packs.reduce((s, p) => s + p.rows * Math.max(1, p.cols) * (p.dtype === 'bf16' ? 2 : 4), 0));
     expect(dev.uploadedBytes).toBe(st.uploadedBytes);
-    // Held at once: one pack's output (chunks of 32 MiB hold these small packs whole) and a part's stored bytes.
+    // Held at once: one pack's output (chunks of 4 MiB hold these small packs whole) and a part's stored bytes.
     expect(st.hostPeakBytes).toBeLessThanOrEqual(1.5 * st.largestPackBytes);
     expect(st.hostPeakBytes * 8).toBeLessThan(st.uploadedBytes);
     m.executor.dispose();

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
+import fsDefault from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { Checkpoint, INDEX_FILE_NAME, SINGLE_FILE_NAME } from '../../src/io/checkpoint.ts';
 import { loadHfConfig, readJsonFile } from '../../src/io/config.ts';
 import { randomCheckpointFill } from '../../src/io/random.ts';
@@ -121,6 +123,39 @@ describe('Checkpoint', () => {
     expect(fs.existsSync(path.join(d, SINGLE_FILE_NAME))).toBe(false);
     const c = Checkpoint.open(d);
     expect(c.names().length).toBe(SPECS.length);
+    c.close();
+  });
+});
+
+describe('scattered reads (rows straight to where a pack wants them)', () => {
+  it('fill each buffer in turn like one contiguous read, past IOV_MAX buffers and after a short readv', () => {
+    const d = freshDir();
+    const specs: TensorSpec[] = [{ name: 'pad', dtype: 'F32', shape: [3] }, { name: 'w', dtype: 'BF16', shape: [2500, 3] }];
+    writeCheckpoint(d, specs, randomCheckpointFill(7, specs));
+    const c = Checkpoint.open(d);
+    const want = new Uint8Array(2400 * 6);
+    c.readBytes('w', 100 * 6, want);
+    // Rows 100..2499 into a buffer in reversed order: 2400 one-row views, so three readv calls.
+    const got = new Uint8Array(want.length);
+    const views = Array.from({ length: 2400 }, (_, i) => got.subarray((2399 - i) * 6, (2400 - i) * 6));
+    const check = () => {
+      got.fill(0);
+      c.readBytes('w', 100 * 6, views);
+      for (let i = 0; i < 2400; i++) expect(Buffer.compare(views[i], want.subarray(i * 6, (i + 1) * 6)), `row ${i}`).toBe(0);
+    };
+    check();
+    // A readv that stops inside a buffer (as a signal may make it) is finished, not misplaced.
+    const real = fs.readvSync;
+    const spy = vi.spyOn(fsDefault, 'readvSync').mockImplementation(((fd: number, bufs: NodeJS.ArrayBufferView[], pos: number) => real(fd, [...bufs.slice(0, 3), (bufs[3] as Uint8Array).subarray(0, 4)], pos)) as typeof fs.readvSync);
+    syncBuiltinESMExports();
+    try {
+      check();
+      expect(spy).toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+      syncBuiltinESMExports();
+    }
+    expectCheckpointError(() => c.readBytes('w', 101 * 6, views), 'outside tensor');
     c.close();
   });
 });

@@ -40,8 +40,14 @@ export function packWeight(spec: PackSpec, fetch: (param: string) => Float32Arra
   return out;
 }
 
-/** Output bytes a streamed pack converts and hands on at a time (a chunk of its rows). */
-export const STREAM_CHUNK_BYTES = 32 * 1024 * 1024;
+/**
+ * Output bytes a streamed pack converts and hands on at a time (a chunk of its rows). Small
+ * enough to stay in the CPU's caches between the read that fills it and the upload that sends
+ * it: on the bench machine, reads from the page cache into a 32 MiB buffer ran at a third of the
+ * speed of reads into a 1-4 MiB one (every byte went out to DRAM and back). 4 MiB still makes
+ * few uploads (3,919 for LLaDA-8B) and holds two whole RoPE heads of 4096-wide f32 rows.
+ */
+export const STREAM_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /**
  * The host buffers a streaming load reuses for every chunk of every pack (a chunk's stored bytes
@@ -50,6 +56,7 @@ export const STREAM_CHUNK_BYTES = 32 * 1024 * 1024;
 export class PackScratch {
   private src = new Uint8Array(0);
   private out = new ArrayBuffer(0);
+  private views = new Map<string, Uint8Array[]>();
 
   get bytes(): number {
     return this.src.byteLength + this.out.byteLength;
@@ -62,8 +69,24 @@ export class PackScratch {
 
   output(dtype: 'f32' | 'bf16', n: number): Uint16Array | Float32Array {
     const bytes = n * (dtype === 'bf16' ? 2 : 4);
-    if (bytes > this.out.byteLength) this.out = new ArrayBuffer(bytes);
+    if (bytes > this.out.byteLength) {
+      this.out = new ArrayBuffer(bytes);
+      this.views.clear();
+    }
     return dtype === 'bf16' ? new Uint16Array(this.out, 0, n) : new Float32Array(this.out, 0, n);
+  }
+
+  /**
+   * Views of `n` rows of `rowBytes` in the output buffer, the i-th at row `at(i)`: where a
+   * scattered read puts a chunk's rows. Kept by `layout` (which names `at`) and size: every chunk
+   * of a layer, and every layer, has the same layout, so the views (a million or so for LLaDA-8B)
+   * are made once, not per chunk. Call after `output` has sized the buffer.
+   */
+  rows(layout: string, rowBytes: number, n: number, at: (i: number) => number): Uint8Array[] {
+    const key = `${layout}/${rowBytes}/${n}`;
+    let v = this.views.get(key);
+    if (!v) this.views.set(key, (v = Array.from({ length: n }, (_, i) => new Uint8Array(this.out, at(i) * rowBytes, rowBytes))));
+    return v;
   }
 }
 
@@ -72,8 +95,10 @@ export class PackScratch {
  * time (about `chunkBytes` of output; whole RoPE heads), converted to the pack's dtype (bf16
  * rounded to nearest even, as toBf16), laid out (stacked, interleaved, heads reordered, missing
  * parts zero) and handed to `write(byteOffset, data)` before the next chunk overwrites them. So
- * the host holds one chunk, never a tensor, and a bf16 tensor going to a bf16 pack unchanged is
- * read straight into the buffer that is uploaded. Gives packWeight's layout byte for byte.
+ * the host holds one chunk, never a tensor, and a tensor stored in the pack's dtype is read
+ * straight into the buffer that is uploaded, its rows scattered to their places by the read
+ * itself when the pack reorders them: loading a bf16 model copies each byte once, from the file.
+ * Gives packWeight's layout byte for byte.
  */
 export function streamPack(spec: PackSpec, reader: TensorReader, shapeOf: (param: string) => readonly number[], write: (byteOffset: number, data: Uint16Array | Float32Array) => void, scratch: PackScratch, chunkBytes = STREAM_CHUNK_BYTES): void {
   const width = Math.max(1, spec.cols);
@@ -101,6 +126,10 @@ export function streamPack(spec: PackSpec, reader: TensorReader, shapeOf: (param
           for (let i = 0; i < n; i++) out.fill(0, (2 * i + k) * width, (2 * i + k + 1) * width);
           return;
         }
+        if (same(p.dt)) {
+          reader.readRows(p.param!, r0, r1, scratch.rows(`interleave ${k}`, rowOut, n, (i) => 2 * i + k));
+          return;
+        }
         const src = read(p, r0, r1);
         for (let i = 0; i < n; i++) convertStored(src, p.dt, i * width, out, (2 * i + k) * width, width);
       });
@@ -119,8 +148,10 @@ export function streamPack(spec: PackSpec, reader: TensorReader, shapeOf: (param
       const out = scratch.output(spec.dtype, n * width);
       if (!p.dt) {
         out.fill(0);
-      } else if (hd === 0 && same(p.dt)) {
-        reader.readRows(p.param!, r0, r1, new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+      } else if (same(p.dt)) {
+        // Chunks are whole heads, so the reordering within a chunk is the same for every chunk.
+        const dst = hd === 0 ? new Uint8Array(out.buffer, out.byteOffset, out.byteLength) : scratch.rows(`rope ${hd}`, rowOut, n, (i) => ropeRow(i, hd));
+        reader.readRows(p.param!, r0, r1, dst);
       } else {
         const src = read(p, r0, r1);
         if (hd === 0) convertStored(src, p.dt, 0, out, 0, n * width);
