@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Checkpoint } from '../io/checkpoint.ts';
 import { CheckpointError } from '../io/errors.ts';
 import type { Graph } from '../ir/graph.ts';
@@ -26,6 +28,21 @@ export interface ModelSource {
   reader: TensorReader;
   /** The precision the checkpoint's dtype implies (checkpointPrecision). */
   stored: PrecisionChoice;
+}
+
+/**
+ * The precision a GPU load of this model directory runs in by default: the checkpoint's, as
+ * checkpointPrecision decides; bf16 for a directory without weights (a config alone, as
+ * `inspect` and `tune` take one, describes the model as it is published: bf16).
+ */
+export function storedPrecision(dir: string): 'f32' | 'bf16' {
+  if (!existsSync(join(dir, 'config.json')) || !(existsSync(join(dir, 'model.safetensors')) || existsSync(join(dir, 'model.safetensors.index.json')))) return 'bf16';
+  const ckpt = Checkpoint.open(dir);
+  try {
+    return checkpointPrecision(ckpt, readModelConfig(dir).hf).precision;
+  } finally {
+    ckpt.close();
+  }
 }
 
 /**

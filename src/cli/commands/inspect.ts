@@ -5,7 +5,7 @@ import { planCuda } from '../../codegen/cuda/plan.ts';
 import type { CudaPrecision, HeadOutputs } from '../../codegen/cuda/types.ts';
 import { Checkpoint } from '../../io/checkpoint.ts';
 import { graphFromConfig, readModelConfig } from '../../runtime/config-graph.ts';
-import { checkpointPrecision } from '../../runtime/model-source.ts';
+import { storedPrecision } from '../../runtime/model-source.ts';
 import { probeCudaSync } from '../../runtime/cuda/device.ts';
 import { DECODE_STEP_DIMS, decodeStepKernels, inspectPlan, kernelIr, kernelPtx, kernelResources, kernelSass } from '../../runtime/cuda/inspect.ts';
 import { choiceFlag, intFlag, parseFlags, UsageError } from '../args.ts';
@@ -140,17 +140,6 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     return 0;
   } finally {
     ckpt?.close();
-  }
-}
-
-/** The precision a GPU load of this model directory runs in by default (bf16 when it has no weights). */
-function storedPrecision(dir: string): CudaPrecision {
-  if (!existsSync(join(dir, 'config.json')) || !(existsSync(join(dir, 'model.safetensors')) || existsSync(join(dir, 'model.safetensors.index.json')))) return 'bf16';
-  const ckpt = Checkpoint.open(dir);
-  try {
-    return checkpointPrecision(ckpt, readModelConfig(dir).hf).precision;
-  } finally {
-    ckpt.close();
   }
 }
 

@@ -7,6 +7,7 @@ import { CudaContext } from '../../runtime/cuda/context.ts';
 import { resolveDevice } from '../../runtime/cuda/device.ts';
 import { tuneCudaGemms } from '../../runtime/cuda/tuner.ts';
 import { cudaTuningFile, saveCudaTuning } from '../../runtime/cuda/tuning-file.ts';
+import { storedPrecision } from '../../runtime/model-source.ts';
 import { choiceFlag, intFlag, UsageError } from '../args.ts';
 
 type Flags = Record<string, string | boolean | undefined>;
@@ -16,7 +17,8 @@ export async function tuneCudaCommand(values: Flags): Promise<number> {
   const src = (values.model ?? values.config) as string | undefined;
   if (!src || (values.model && values.config)) throw new UsageError('give exactly one of --model DIR and --config FILE');
   if (values.tokens !== undefined) throw new UsageError('--tokens applies to the CPU; on the GPU use --rows and --cache-rows');
-  const precision = choiceFlag(values.precision as string | undefined, '--precision', ['bf16', 'f32'] as const) ?? 'bf16';
+  // As a GPU load of the model runs: its checkpoint's precision (bf16 for a config alone).
+  const precision = choiceFlag(values.precision as string | undefined, '--precision', ['bf16', 'f32'] as const) ?? (values.model ? storedPrecision(values.model as string) : 'bf16');
   const layers = intFlag(values.layers as string | undefined, '--layers', { min: 1 }) ?? 1;
   const cacheRows = intFlag(values['cache-rows'] as string | undefined, '--cache-rows', { min: 1 }) ?? 288;
   const rows = values.rows === undefined ? [32, cacheRows] : String(values.rows).split(',').map((t) => intFlag(t.trim(), '--rows', { min: 1 })!);

@@ -17,7 +17,8 @@ k-tile x pipeline stages x split-K) on a decode's forwards (--rows: the window s
 step's and a refresh's by default, over --cache-rows cache rows; --layers layers of the model,
 random weights: only shapes matter), timed per launch with CUDA events and summed over the
 windows; the fastest per GEMM shape is saved for this GPU and precision, and loading a model on
-that GPU uses it. --space split times only the default tiles and the split-K configs.
+that GPU uses it. --precision defaults to the model's (its checkpoint's; bf16 for --config).
+--space split times only the default tiles and the split-K configs.
 `;
 
 export async function tuneCommand(argv: string[]): Promise<number> {
