@@ -73,10 +73,12 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   }
   let arch = values['device-arch'];
   if (arch !== undefined && !/^sm_\d{2,3}[a-z]?$/.test(arch)) throw new UsageError(`--device-arch: expected an arch like sm_80 or sm_90a, got ${JSON.stringify(arch)}`);
-  if (!arch) {
+  // Only the CUDA listing needs an arch: --device cpu never touches the driver.
+  if (!arch && device === 'cuda') {
     const p = probeCudaSync();
     arch = p.ok && p.gpu ? p.gpu.split(' ').pop()! : 'sm_90a';
   }
+  arch ??= 'sm_90a';
   const dims = {
     B: intFlag(values.batch, '--batch', { min: 1 }) ?? DECODE_STEP_DIMS.B,
     T: intFlag(values.window, '--window', { min: 1 }) ?? DECODE_STEP_DIMS.T,
