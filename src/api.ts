@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { loadTokenizer, StreamingDetokenizer, type TextTokenizer } from './io/tokenizer.ts';
 import { loadModelOn, type LoadOptions } from './runtime/model.ts';
 import type { LoadedModel } from './runtime/loaded-model.ts';
-import { decodeIds, countGenerated, type DecodeResult, type DecodeStreamEvent } from './decode/generate.ts';
+import { decodeIds, committedIds, countGenerated, type DecodeResult, type DecodeStreamEvent } from './decode/generate.ts';
 import { OptionError, type GenerateOptions } from './decode/options.ts';
 import { isBlockDiffusion } from './models/fast-dllm-qwen.ts';
 
@@ -83,20 +83,15 @@ export async function* generateStream(model: Model, prompt: Prompt | Prompt[], o
   const generated = ids.map(() => [] as number[]);
   // v2: the final tokens so far (cut at the stop id), and whether the stop was reached.
   const v2 = isBlockDiffusion(cfg), stopId = v2 ? (options.stopId ?? cfg.eosId) : cfg.eosId;
-  const final = ids.map(() => [] as number[]), stopped = ids.map(() => false), sent = ids.map(() => '');
-  const committed = (row: number[]) => {
-    const out: number[] = [];
-    for (const t of row) {
-      if (t === maskId || t === cfg.eosId) break;
-      out.push(t);
-    }
-    return out;
-  };
+  const final = ids.map(() => [] as number[]), stopped = ids.map(() => false);
   for (const ev of decodeIds(model.host, ids, options)) {
     if (ev.type === 'done') {
       const text = ev.result.tokens.map((t) => decodeText(model, t, ev.result.options.eos));
       // Whatever the streaming detokenizer still held back (a final partial character) goes out now.
-      for (const [row, t] of text.entries()) if (detok.length && t.startsWith(sent[row]) && t.length > sent[row].length) yield { type: 'text', row, text: t.slice(sent[row].length) };
+      for (const [row, t] of text.entries()) {
+        const sent = detok[row]?.text() ?? '';
+        if (detok.length && t.startsWith(sent) && t.length > sent.length) yield { type: 'text', row, text: t.slice(sent.length) };
+      }
       yield { type: 'done', result: { ...ev.result, text } };
       return;
     }
@@ -105,8 +100,8 @@ export async function* generateStream(model: Model, prompt: Prompt | Prompt[], o
       for (const r of ev.rows) {
         r.positions.forEach((p, i) => { generated[r.row][p] = r.tokens[i]; });
         const row = Array.from({ length: generated[r.row].length }, (_, p) => generated[r.row][p] ?? maskId);
-        const delta = detok[r.row].push(committed(row));
-        if (delta) { sent[r.row] += delta; yield { type: 'text', row: r.row, text: delta }; }
+        const delta = detok[r.row].push(committedIds(row, cfg.eosId, maskId));
+        if (delta) yield { type: 'text', row: r.row, text: delta };
       }
     }
     if (ev.type === 'block' && ev.final && detok.length) {
@@ -116,7 +111,7 @@ export async function* generateStream(model: Model, prompt: Prompt | Prompt[], o
         final[f.row].push(...(cut < 0 ? f.tokens : f.tokens.slice(0, cut)));
         stopped[f.row] = cut >= 0;
         const delta = detok[f.row].push(final[f.row].filter((t) => t !== maskId));
-        if (delta) { sent[f.row] += delta; yield { type: 'text', row: f.row, text: delta }; }
+        if (delta) yield { type: 'text', row: f.row, text: delta };
       }
     }
     await new Promise<void>((res) => setImmediate(res));

@@ -1,10 +1,9 @@
 import type { LoadedModel } from '../runtime/loaded-model.ts';
-import { resolveOptions, type GenerateOptions, type ResolvedOptions } from './options.ts';
+import type { GenerateOptions, ResolvedOptions } from './options.ts';
 import { traceDecodeEvent } from './step-trace.ts';
 import type { DecodeEvent, StepKind, V2StepKind } from './session.ts';
 import { DecodeEngine } from './engine.ts';
-import { isBlockDiffusion } from '../models/fast-dllm-qwen.ts';
-import { refuseV2Options, resolveV2Options } from './v2-options.ts';
+import { resolveModelOptions } from './v2-options.ts';
 import { V2Decode } from './v2-routine.ts';
 
 /** What a finished decode reports. */
@@ -27,6 +26,16 @@ export interface DecodeResult {
 
 export type DecodeStreamEvent = DecodeEvent | { type: 'done'; result: DecodeResult };
 
+/** Decided ids of a row up to its first mask or EOS (the text that can no longer change). */
+export function committedIds(canvas: readonly number[], eos: number, maskId: number): number[] {
+  const out: number[] = [];
+  for (const t of canvas) {
+    if (t === maskId || t === eos) break;
+    out.push(t);
+  }
+  return out;
+}
+
 /** Tokens of a row up to its first EOS (exclusive), masks excluded. */
 export function countGenerated(tokens: number[], eos: number, maskId: number): number {
   let n = 0;
@@ -43,9 +52,8 @@ export function countGenerated(tokens: number[], eos: number, maskId: number): n
  */
 export function* decodeIds(model: LoadedModel, prompts: number[][], options: GenerateOptions): Generator<DecodeStreamEvent> {
   const cfg = model.config, lengths = prompts.map((p) => p.length);
-  // Fast-dLLM v2 models decode block by block (v2-routine.ts); v1's options are refused there.
-  if (!isBlockDiffusion(cfg)) refuseV2Options(options, cfg);
-  const opts = isBlockDiffusion(cfg) ? resolveV2Options(options, cfg, lengths) : resolveOptions(options, cfg, lengths);
+  // Fast-dLLM v2 models decode block by block (v2-routine.ts); each family refuses the other's options.
+  const opts = resolveModelOptions(options, cfg, lengths);
   const t0 = performance.now();
   const sess = opts.v2 ? new V2Decode(model, prompts, opts) : new EngineDecode(model, prompts, opts);
   try {

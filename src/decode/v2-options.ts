@@ -84,7 +84,8 @@ export function refuseV2Options(o: GenerateOptions, cfg: DecoderConfig): void {
  * 0.90234375 is then NOT above it).
  */
 export function v2Rule(o: ResolvedOptions, dtype: 'f32' | 'bf16'): SelectionRule {
-  return thresholdRule(o.threshold ?? 0.9, dtype, '>');
+  // resolveV2Options made the f32 rule; only a bf16 model needs its own.
+  return dtype === 'f32' ? o.rule : thresholdRule(o.threshold!, 'bf16', '>');
 }
 
 /** Options resolved for the model's family: v2's on a Fast-dLLM v2 model, else v1's (refusing v2's). */

@@ -49,6 +49,8 @@ export class V2Decode {
   private readonly dtype: 'f32' | 'bf16';
   /** v2's acceptance rule (strict, in `dtype`), made once from the options. */
   private readonly rule: SelectionRule;
+  /** One row's probabilities, reused by every decision (a vocabulary-sized buffer). */
+  private readonly probs: Float32Array;
   private readonly c: V2Canvas;
   private readonly ended: boolean[];
   private readonly outEnd: number[];
@@ -60,6 +62,7 @@ export class V2Decode {
     this.s = opts.v2;
     this.dtype = model.backend === 'cuda-bf16' ? 'bf16' : 'f32';
     this.rule = v2Rule(this.opts, this.dtype);
+    this.probs = new Float32Array(model.config.vocabSize);
     prompts.forEach((p, i) => checkTokenIds(p, model.config.vocabSize, prompts.length > 1 ? `prompt ${i}` : 'prompt'));
     this.c = new V2Canvas(model, prompts, this.s.blockLength, Math.floor(opts.genLength / this.s.blockLength), opts.maskId, this.s.padId);
     this.rowNfe = prompts.map(() => 0);
@@ -172,7 +175,7 @@ export class V2Decode {
 
   /** 3b-c. Proposals of row b's candidates; accepts c > tau plus the single most confident; writes them. */
   private decide(b: number, cands: number[], logits: (i: number) => Float32Array, finished: Set<number>): RowDecision {
-    const V = this.model.config.vocabSize, probs = new Float32Array(V);
+    const V = this.model.config.vocabSize, probs = this.probs;
     const tokens: number[] = [], conf: number[] = [];
     cands.forEach((_, j) => {
       softmaxRow(logits(j), 0, V, probs, 'f32');

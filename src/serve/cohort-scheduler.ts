@@ -8,6 +8,8 @@ import { RoundRobinScheduler, type SchedulerLimits } from './round-robin.ts';
 
 interface Row {
   job: DecodeJob;
+  /** The mask id its options resolve to (resolved once, at submission). */
+  maskId: number;
   key: string;
   canvas: number[];
   done: boolean;
@@ -42,7 +44,7 @@ export class BatchScheduler extends RoundRobinScheduler<Row, Batch> {
 
   protected makeRow(job: DecodeJob): Row {
     const resolved = resolveModelOptions(job.options, this.model.config, [job.ids.length]);
-    return { job, key: groupKey(resolved), canvas: new Array(resolved.genLength).fill(resolved.maskId), done: false, finalLength: 0 };
+    return { job, maskId: resolved.maskId, key: groupKey(resolved), canvas: new Array(resolved.genLength).fill(resolved.maskId), done: false, finalLength: 0 };
   }
 
   protected abort(b: Batch, err: Error): void {
@@ -115,8 +117,7 @@ export class BatchScheduler extends RoundRobinScheduler<Row, Batch> {
   private changed(r: Row, b: Batch): void {
     if (r.done) return;
     r.job.listener.onStep(r.canvas, { nfe: b.nfe, batchSize: b.rows.length });
-    const maskId = r.job.options.maskId ?? this.model.config.maskId;
-    if (isFinal(r.canvas, this.model.config.eosId, maskId)) this.finish(r, b);
+    if (isFinal(r.canvas, this.model.config.eosId, r.maskId)) this.finish(r, b);
   }
 
   private finish(r: Row, b: Batch): void {

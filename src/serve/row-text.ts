@@ -1,5 +1,6 @@
 import { decodeText, type Model } from '../api.ts';
 import { StreamingDetokenizer } from '../io/tokenizer.ts';
+import { committedIds } from '../decode/generate.ts';
 
 /**
  * The text of one row as it becomes final: the decoded prefix with no mask before it, cut at
@@ -52,16 +53,6 @@ export class RowText {
   private maskId(): number {
     return this.model.host.config.maskId;
   }
-}
-
-/** Decided ids of a row up to its first mask or EOS. */
-export function committedIds(canvas: readonly number[], eos: number, maskId: number): number[] {
-  const out: number[] = [];
-  for (const t of canvas) {
-    if (t === maskId || t === eos) break;
-    out.push(t);
-  }
-  return out;
 }
 
 /** Length of the longest suffix of `text` that is a proper prefix of a stop string. */

@@ -1,5 +1,5 @@
 import type { LoadedModel } from '../runtime/loaded-model.ts';
-import { resolveOptions } from '../decode/options.ts';
+import { resolveOptions, type ResolvedOptions } from '../decode/options.ts';
 import { DecodeEngine, engineKey, type EngineRow, type EngineStep } from '../decode/engine.ts';
 import type { ServeMetrics } from './metrics.ts';
 import { isFinal, type DecodeJob, type StepInfo } from './job.ts';
@@ -10,6 +10,8 @@ export type EngineSchedulerOptions = SchedulerLimits;
 
 interface Row {
   job: DecodeJob;
+  /** The request's options, resolved once at submission (the engine decodes with them). */
+  opts: ResolvedOptions;
   key: string;
   canvas: number[];
   done: boolean;
@@ -37,7 +39,7 @@ export class EngineScheduler extends RoundRobinScheduler<Row, DecodeEngine<Row>>
 
   protected makeRow(job: DecodeJob): Row {
     const o = resolveOptions(job.options, this.model.config, [job.ids.length]);
-    return { job, key: engineKey(this.model, o), canvas: new Array(o.genLength).fill(o.maskId), done: false, maxBatch: 0 };
+    return { job, opts: o, key: engineKey(this.model, o), canvas: new Array(o.genLength).fill(o.maskId), done: false, maxBatch: 0 };
   }
 
   protected cancelRunning(row: Row): void {
@@ -73,12 +75,12 @@ export class EngineScheduler extends RoundRobinScheduler<Row, DecodeEngine<Row>>
       let e = this.running.find((x) => this.keys.get(x) === row.key && x.size < this.limits.maxBatch);
       if (!e && this.running.length >= this.limits.maxRunning) { i++; continue; }
       if (!e) {
-        e = new DecodeEngine<Row>(this.model, resolveOptions(row.job.options, this.model.config, [row.job.ids.length]));
+        e = new DecodeEngine<Row>(this.model, row.opts);
         this.running.push(e);
         this.keys.set(e, row.key);
       }
       this.waiting.splice(i, 1);
-      row.slot = e.add(row.job.ids, resolveOptions(row.job.options, this.model.config, [row.job.ids.length]), row);
+      row.slot = e.add(row.job.ids, row.opts, row);
       this.owner.set(row, e);
       groups.set(e, (groups.get(e) ?? 0) + 1);
     }

@@ -3,8 +3,8 @@ import { selectIndices, thresholdRule } from '../../src/ir/select-rule.ts';
 import type { ResolvedOptions } from '../../src/decode/options.ts';
 import { v2Rule } from '../../src/decode/v2-options.ts';
 
-/** Only the field v2Rule reads. */
-const opts = (threshold: number) => ({ threshold }) as ResolvedOptions;
+/** Only the fields v2Rule reads (the f32 rule as resolveV2Options makes it). */
+const opts = (threshold: number) => ({ threshold, rule: thresholdRule(threshold, 'f32', '>') }) as ResolvedOptions;
 /** Whether a candidate of confidence c is accepted beside a more confident one (so not as the argmax). */
 const accepts = (c: number, threshold: number, dtype: 'f32' | 'bf16') => selectIndices(v2Rule(opts(threshold), dtype), [1, c]).includes(1);
 

@@ -55,25 +55,26 @@ static inline unsigned __ballot_sync(unsigned, bool pred) {
   return bits;
 }
 
-template <class T>
-static inline T __shfl_xor_sync(unsigned, T v, int o) {
+/** Each lane gets the value of lane `from(lane)` (one warp exchange; values up to 8 bytes). */
+template <class T, class From>
+static inline T shfl_from(T v, From from) {
   static_assert(sizeof(T) <= 8, "one slot per value");
   unsigned long long s = 0;
   std::memcpy(&s, &v, sizeof(T));
   T out;
-  warp_exchange(&s, 1, [&](auto get) { const unsigned long long x = get(lane_of() ^ o, 0); std::memcpy(&out, &x, sizeof(T)); });
+  warp_exchange(&s, 1, [&](auto get) { const unsigned long long x = get(from(lane_of()), 0); std::memcpy(&out, &x, sizeof(T)); });
   return out;
+}
+
+template <class T>
+static inline T __shfl_xor_sync(unsigned, T v, int o) {
+  return shfl_from(v, [o](int lane) { return lane ^ o; });
 }
 
 /** Lane `src`'s value, to every lane (attention broadcasts each key's probability this way). */
 template <class T>
 static inline T __shfl_sync(unsigned, T v, int src) {
-  static_assert(sizeof(T) <= 8, "one slot per value");
-  unsigned long long s = 0;
-  std::memcpy(&s, &v, sizeof(T));
-  T out;
-  warp_exchange(&s, 1, [&](auto get) { const unsigned long long x = get(src & 31, 0); std::memcpy(&out, &x, sizeof(T)); });
-  return out;
+  return shfl_from(v, [src](int) { return src & 31; });
 }
 
 static inline int __popc(unsigned x) { return __builtin_popcount(x); }
