@@ -252,7 +252,8 @@ export interface OperandLimits {
   maxPosition?: number;
 }
 
-type OperandCheck = (v: OperandValues, limits: OperandLimits) => void;
+/** An op's operand check. */
+export type OperandCheck = (v: OperandValues, limits: OperandLimits) => void;
 
 /** Every index of `data` inside [0, end), else a RangeError worded by `what`. */
 function indicesIn(data: ArrayLike<number> | undefined, end: number, what: (x: number, i: number) => string): void {
@@ -280,10 +281,15 @@ export const OPERAND_CHECKS: { [K in ComputeOp]: OperandCheck | null } = {
   softmax: null, argmax: null, confidence: null, select_topk: null, select_threshold: null, select_factor: null, scatter_tokens: null, mask_fill: null,
 };
 
+/** The operand check of `op`, or undefined when it has none (leaves and most ops). */
+export function operandCheck(op: OpKind): OperandCheck | undefined {
+  if (op === 'input' || op === 'param' || op === 'state') return undefined;
+  return OPERAND_CHECKS[op] ?? undefined;
+}
+
 /** Runs the operand check of `op` (leaves have none). */
 export function checkOperands(op: OpKind, v: OperandValues, limits: OperandLimits = {}): void {
-  if (op === 'input' || op === 'param' || op === 'state') return;
-  OPERAND_CHECKS[op]?.(v, limits);
+  operandCheck(op)?.(v, limits);
 }
 
 /**
@@ -293,5 +299,9 @@ export function checkOperands(op: OpKind, v: OperandValues, limits: OperandLimit
  */
 export function checkGraphOperands(nodes: readonly { op: OpKind; inputs: readonly number[] }[], data: (id: number) => ArrayLike<number> | undefined,
   shape: (id: number) => readonly number[], limits: OperandLimits = {}): void {
-  for (const n of nodes) checkOperands(n.op, { data: (i) => data(n.inputs[i]), shape: (i) => shape(n.inputs[i]) }, limits);
+  for (const n of nodes) {
+    // Runs every forward: only the few ops with a check build their accessors.
+    const check = operandCheck(n.op);
+    if (check) check({ data: (i) => data(n.inputs[i]), shape: (i) => shape(n.inputs[i]) }, limits);
+  }
 }

@@ -22,7 +22,7 @@ import { resolveShape, type DimBindings } from '../../ir/shape.ts';
 import type { OpAttrs } from '../../ir/ops.ts';
 import { numel } from '../../util/math.ts';
 import type { GemmDesc } from './gemm.ts';
-import { DEVICE_BYTES, type CudaKernel, type CudaPlan, type IntExpr } from './types.ts';
+import { DEVICE_BYTES, evalInt, type CudaKernel, type CudaPlan, type IntExpr } from './types.ts';
 
 export type GpuName = 'h100' | 'h200' | 'a100';
 
@@ -101,19 +101,6 @@ export interface PerfReport {
   step: StepPerf;
 }
 
-/** Pure IntExpr evaluation over resolved shapes (the executor's evalInt, without the runtime). */
-function evalExpr(e: IntExpr, shape: (id: number) => number[]): number {
-  switch (e.k) {
-    case 'const': return e.v;
-    case 'dim': { const s = shape(e.id); return s[e.axis < 0 ? s.length + e.axis : e.axis]; }
-    case 'rows': return numel(shape(e.id).slice(0, -1));
-    case 'numel': return numel(shape(e.id));
-    case 'scalar': return 0;
-    case 'mul': return evalExpr(e.a, shape) * e.b;
-    case 'ceil': return Math.ceil(evalExpr(e.a, shape) / e.by);
-  }
-}
-
 /** Bytes and FLOPs of one launch, by the rule in the file comment. */
 interface Cost { read: number; write: number; flops: number; tensor: boolean; l2?: number }
 
@@ -126,7 +113,8 @@ export function perfModel(plan: CudaPlan, kernels: CudaKernel[], gpuName: GpuNam
   const g = plan.graph;
   const dims = perfDims(shape);
   const shapeOf = (id: number) => resolveShape(g.node(id).shape, dims);
-  const ev = (e: IntExpr) => evalExpr(e, shapeOf);
+  // Scalars (the cache start) do not change what a launch moves: price them as 0.
+  const ev = (e: IntExpr) => evalInt(e, { shape: shapeOf, scalar: () => 0 });
   const store = (id: number) => DEVICE_BYTES[plan.storage.get(plan.aliases.get(id) ?? id) ?? plan.storage.get(id) ?? 'f32'];
   const valueBytes = (id: number) => numel(shapeOf(id)) * store(id);
   const packs = new Map(plan.packs.map((p) => [p.key, p]));

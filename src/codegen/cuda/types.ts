@@ -1,4 +1,5 @@
 import type { Graph } from '../../ir/graph.ts';
+import { numel } from '../../util/math.ts';
 
 /** f32: exact comparison with the CPU; bf16: bf16 weights and activations, f32 accumulation. */
 export type CudaPrecision = 'f32' | 'bf16';
@@ -118,4 +119,26 @@ export interface CudaPlan {
    * head computes x0 and confidence; launched by the device decode step, not by each run.
    */
   stepKernels: CudaKernel[];
+}
+
+/** Resolves the run-time integers of a plan for one call: shapes of nodes and scalar inputs. */
+export interface DimResolver {
+  shape(id: number): number[];
+  scalar(id: number): number;
+}
+
+/** Evaluates an IntExpr (see codegen/cuda/types.ts). */
+export function evalInt(e: IntExpr, d: DimResolver): number {
+  switch (e.k) {
+    case 'const': return e.v;
+    case 'dim': {
+      const s = d.shape(e.id);
+      return s[e.axis < 0 ? s.length + e.axis : e.axis];
+    }
+    case 'rows': return numel(d.shape(e.id).slice(0, -1));
+    case 'numel': return numel(d.shape(e.id));
+    case 'scalar': return d.scalar(e.id);
+    case 'mul': return evalInt(e.a, d) * e.b;
+    case 'ceil': return Math.ceil(evalInt(e.a, d) / e.by);
+  }
 }

@@ -4,7 +4,7 @@ import { numel } from '../../util/math.ts';
 import { allocBuf } from '../buffers.ts';
 import { hostOpKernel } from '../reference/backend.ts';
 import type { CudaContext } from './context.ts';
-import type { DimResolver } from './memory.ts';
+import type { DimResolver } from '../../codegen/cuda/types.ts';
 
 /**
  * Runs one host kernel of a CUDA plan: a selection op (never in a model's forward graph, only in

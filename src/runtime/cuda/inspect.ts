@@ -5,7 +5,7 @@ import { numel } from '../../util/math.ts';
 import { KernelCache } from '../kernel-cache.ts';
 import { loadNvrtc } from '../ffi/nvrtc.ts';
 import { nvrtcCompile, nvrtcPtx } from './compile.ts';
-import { evalInt } from './memory.ts';
+import { evalInt } from '../../codegen/cuda/types.ts';
 import { cuobjdumpSass, findNvcc, nvccCubin, nvccPtxText, parsePtxasInfo, type KernelResources } from './nvcc.ts';
 
 /** One row of `fastdllm inspect`: a distinct kernel of the decode step and what it costs. */

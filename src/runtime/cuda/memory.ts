@@ -1,29 +1,7 @@
-import type { CudaPlan, IntExpr } from '../../codegen/cuda/types.ts';
+import type { CudaPlan } from '../../codegen/cuda/types.ts';
 import { numel } from '../../util/math.ts';
 import type { CudaContext } from './context.ts';
 import { lastTouch } from '../liveness.ts';
-
-/** Resolves the run-time integers of a plan for one call: shapes of nodes and scalar inputs. */
-export interface DimResolver {
-  shape(id: number): number[];
-  scalar(id: number): number;
-}
-
-/** Evaluates an IntExpr (see codegen/cuda/types.ts). */
-export function evalInt(e: IntExpr, d: DimResolver): number {
-  switch (e.k) {
-    case 'const': return e.v;
-    case 'dim': {
-      const s = d.shape(e.id);
-      return s[e.axis < 0 ? s.length + e.axis : e.axis];
-    }
-    case 'rows': return numel(d.shape(e.id).slice(0, -1));
-    case 'numel': return numel(d.shape(e.id));
-    case 'scalar': return d.scalar(e.id);
-    case 'mul': return evalInt(e.a, d) * e.b;
-    case 'ceil': return Math.ceil(evalInt(e.a, d) / e.by);
-  }
-}
 
 /**
  * Temporaries share device buffers by liveness over the launch order: a value takes a slot

@@ -2,7 +2,8 @@ import { DEVICE_BYTES, type CudaPlan, type DeviceDType } from '../../codegen/cud
 import { numel } from '../../util/math.ts';
 import type { HostTensor } from '../buffers.ts';
 import type { CudaContext } from './context.ts';
-import { DeviceBuffer, evalInt, type DimResolver, type SlotPlan } from './memory.ts';
+import { DeviceBuffer, type SlotPlan } from './memory.ts';
+import { evalInt, type DimResolver } from '../../codegen/cuda/types.ts';
 import { fromBf16, ropeCosSin } from './weights.ts';
 
 /** Quiet-NaN bits: a poisoned run fills its temporaries with them, so an element no kernel wrote shows. */

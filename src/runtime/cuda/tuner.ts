@@ -58,9 +58,12 @@ export async function tuneCudaGemms(model: { graph: Graph; config: DecoderConfig
   const configs = GEMM_SPACE.filter((c) => (c.core === 'mma') === (opts.precision === 'bf16')
     && (opts.space !== 'split' || (c.splitK ?? 1) > 1 || sameGemmConfig(c, defaultGemmConfig(opts.precision)) || sameGemmConfig(c, defaultGemmConfig(opts.precision, true))));
   const byKey = new Map<string, { shape: GemmShape; head: boolean; trials: CudaTuneTrial[] }>();
+  // The SM count the executors plan their default tiles for (the defaults' split-K depends on it).
+  let sms: number | undefined;
   for (const cfg of configs) {
     const tuned: CudaTuned = (shape, head) => (gemmValid(cfg, shape, opts.precision, head) === null ? cfg : undefined);
     const ex = await createCudaExecutor(model.graph, model.weights, { precision: opts.precision, headOutputs: 'x0conf', context: opts.context, compile: opts.compile, gemmConfig: tuned, profile: true, packs });
+    sms = ex.ctx.info.multiprocessors;
     try {
       opts.onExecutor?.(ex.plan);
       // Kernel name -> the GEMM it is, where this config is the one it was generated with.
@@ -105,7 +108,7 @@ export async function tuneCudaGemms(model: { graph: Graph; config: DecoderConfig
   }
   return [...byKey.entries()].map(([key, e]) => {
     const trials = e.trials.sort((a, b) => a.ms - b.ms);
-    const dflt = defaultGemmConfig(opts.precision, e.head, e.shape);
+    const dflt = defaultGemmConfig(opts.precision, e.head, e.shape, sms);
     return { key, n: e.shape.n, k: e.shape.k, head: e.head, trials, best: trials[0].config, defaultMs: trials.find((t) => sameGemmConfig(t.config, dflt))?.ms ?? NaN };
   });
 }

@@ -12,7 +12,7 @@ import { CPU_CXX_OPTIONS, cpuModuleName, cpuModuleOf, cxxAssembly } from './modu
 import type { Buf } from '../buffers.ts';
 import type { HostBackend, NodeKernel } from '../kernel.ts';
 import { hostOpKernel } from '../reference/backend.ts';
-import { checkOperands } from '../../ir/ops.ts';
+import { operandCheck } from '../../ir/ops.ts';
 import { loadCpuTuning } from '../cpu-tuning-file.ts';
 import type { CpuTuning } from '../../codegen/cpu/tuning.ts';
 
@@ -83,8 +83,9 @@ function argValue(a: ArgSource, ins: Buf[], shapes: number[][], out: Buf, outSha
 
 function bindKernel(lib: LibraryHandle, node: Node, spec: CpuKernelSpec): NodeKernel {
   const f = lib.func(spec.name, 'void', spec.params);
+  const check = operandCheck(node.op); // looked up once per kernel, not per call
   return (ins, shapes, out, outShape) => {
-    checkOperands(node.op, { data: (i) => ins[i], shape: (i) => shapes[i] });
+    check?.({ data: (i) => ins[i], shape: (i) => shapes[i] }, {});
     f(...spec.args.map((a) => argValue(a, ins, shapes, out, outShape)));
   };
 }

@@ -4,6 +4,7 @@ import { numel } from '../../util/math.ts';
 import type { Buf } from '../buffers.ts';
 import type { HostBackend, NodeKernel } from '../kernel.ts';
 import * as R from './ops.ts';
+import { applySelectionRule, factorRule, thresholdRule, topkRule, type SelectionRule } from '../../ir/select-rule.ts';
 
 const F32 = (b: Buf) => b as Float32Array;
 const I32 = (b: Buf) => b as Int32Array;
@@ -27,12 +28,10 @@ const HOST_KERNELS: { [K in HostOp]: KernelMaker<K> } = {
     const v = lastOf(xs), tmp = new Float64Array(v);
     for (let r = 0; r < rowsOf(xs); r++) out[r] = R.confidenceRow(x, r * v, v, kind, precision, tmp);
   },
-  select_topk: () => ([c, k], [cs], out) => { out.fill(0); for (let b = 0; b < cs[0]; b++) R.selectTopkRow(c, b * cs[1], cs[1], k[b], out as Uint8Array); },
-  select_threshold: ({ attrs: { threshold, precision } }) => ([c], [cs], out) => {
-    out.fill(0);
-    for (let b = 0; b < cs[0]; b++) R.selectThresholdRow(c, b * cs[1], cs[1], threshold, precision, out as Uint8Array);
-  },
-  select_factor: ({ attrs: { factor } }) => ([c], [cs], out) => { out.fill(0); for (let b = 0; b < cs[0]; b++) R.selectFactorRow(c, b * cs[1], cs[1], factor, out as Uint8Array); },
+  // The select ops apply the one selection rule (ir/select-rule.ts), made once per kernel.
+  select_topk: () => selectRows(topkRule(), true),
+  select_threshold: ({ attrs: { threshold, precision } }) => selectRows(thresholdRule(threshold, precision), false),
+  select_factor: ({ attrs: { factor } }) => selectRows(factorRule(factor), false),
   mask_fill: ({ attrs: { value } }) => ([x, keep], _s, out) => { for (let i = 0; i < x.length; i++) out[i] = keep[i] ? x[i] : value; },
   scatter_tokens: () => ([canvas, pos, tok, sel], [cs, ps], out) => {
     out.set(canvas);
@@ -98,3 +97,12 @@ export const referenceBackend: HostBackend = {
   name: 'reference',
   prepare: async (_g: Graph) => ({ kernelFor: referenceKernel }),
 };
+
+/** A select op's kernel: `rule` applied to each row of the confidences (`perRowK`: the k input, top-k). */
+function selectRows(rule: SelectionRule, perRowK: boolean): NodeKernel {
+  return (ins, [cs], out) => {
+    const [c, k] = ins;
+    out.fill(0);
+    for (let b = 0; b < cs[0]; b++) applySelectionRule(rule, c, b * cs[1], cs[1], perRowK ? k[b] : 0, out as Uint8Array);
+  };
+}

@@ -3,7 +3,6 @@
  * the spec. The CPU backend's generated kernels are tested against these; selection ops run
  * from here on the host for the CPU target.
  */
-import { applySelectionRule, factorRule, thresholdRule, topkRule } from '../../ir/select-rule.ts';
 
 const f = Math.fround;
 
@@ -168,17 +167,3 @@ export function confidenceRow(x: ArrayLike<number>, o: number, v: number, kind: 
   return s;
 }
 
-/** The k largest (finite) entries, ties to the lower index (the one selection rule, ir/select-rule.ts). */
-export function selectTopkRow(conf: ArrayLike<number>, o: number, n: number, k: number, sel: Uint8Array): void {
-  applySelectionRule(topkRule(), conf, o, n, k, sel);
-}
-
-/** Every entry >= threshold (compared in `precision`), plus the largest (ir/select-rule.ts). */
-export function selectThresholdRow(conf: ArrayLike<number>, o: number, n: number, threshold: number, precision: 'f32' | 'f64', sel: Uint8Array): void {
-  applySelectionRule(thresholdRule(threshold, precision), conf, o, n, 0, sel);
-}
-
-/** Fast-dLLM's factor rule (REFERENCE.md section 3; ir/select-rule.ts). */
-export function selectFactorRow(conf: ArrayLike<number>, o: number, n: number, factor: number, sel: Uint8Array): void {
-  applySelectionRule(factorRule(factor), conf, o, n, 0, sel);
-}
