@@ -13,7 +13,7 @@
 //   decode/   Fast-dLLM over the runtime
 //   api.ts    loadModel / generate / generateStream, over decode
 //   eval/     evaluation tasks and harness, over the API
-//   serve/    (future) the HTTP server, over the API
+//   serve/    the HTTP server, over the API
 //   cli/      the commands: any layer above except index.ts
 //   index.ts  the package's entry point: re-exports, imported by nothing in src/
 const BELOW_RUNTIME = ['util', 'env.ts', 'io', 'ir', 'models', 'codegen'];

@@ -66,7 +66,7 @@ function readEnv(): FastdllmEnv {
     nvrtcLib: e.FASTDLLM_NVRTC_LIB || undefined,
     cudaGraphs: int('FASTDLLM_CUDA_GRAPHS', 0) === 1,
     deviceSelect: int('FASTDLLM_DEVICE_SELECT', 1) === 1,
-    poison: e.FASTDLLM_POISON ? int('FASTDLLM_POISON', 1) === 1 : undefined,
+    poison: e.FASTDLLM_POISON ? int('FASTDLLM_POISON', 0) === 1 : undefined,
   };
 }
 

@@ -43,10 +43,9 @@ export function givenOptions(v: Flags): GenerateOptions {
 
 /**
  * The flags as options with the CLI's Fast-dLLM v1 defaults: dual cache, block 32, threshold
- * 0.9 unless a factor, a step count or a fixed-schedule alg is given. Run before the model
- * loads, so every bad flag is refused before any work.
+ * 0.9 unless a factor, a step count or a fixed-schedule alg is given.
  */
-export function optionsFromFlags(v: Flags, embedded: boolean): GenerateOptions {
+function optionsFromFlags(v: Flags, embedded: boolean): GenerateOptions {
   const g = givenOptions(v);
   const genLength = g.genLength ?? defaultGenLength(embedded);
   const fixedAlg = g.alg !== undefined && g.alg !== 'confidence_threshold';

@@ -17,6 +17,11 @@ export const SINGLE_FILE_NAME = 'model.safetensors';
 /** File name of a sharded checkpoint's index. */
 export const INDEX_FILE_NAME = 'model.safetensors.index.json';
 
+/** Whether `dir` holds a checkpoint (a single safetensors file or a sharded one's index). */
+export function hasCheckpoint(dir: string): boolean {
+  return fs.existsSync(path.join(dir, SINGLE_FILE_NAME)) || fs.existsSync(path.join(dir, INDEX_FILE_NAME));
+}
+
 /** A single-file or sharded safetensors checkpoint, read lazily. Call `close()` when done. */
 export class Checkpoint {
   /** The model directory. */

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Checkpoint } from '../io/checkpoint.ts';
+import { Checkpoint, hasCheckpoint } from '../io/checkpoint.ts';
 import { CheckpointError } from '../io/errors.ts';
 import type { Graph } from '../ir/graph.ts';
 import { printGraph } from '../ir/printer.ts';
@@ -36,7 +36,7 @@ export interface ModelSource {
  * `inspect` and `tune` take one, describes the model as it is published: bf16).
  */
 export function storedPrecision(dir: string): 'f32' | 'bf16' {
-  if (!existsSync(join(dir, 'config.json')) || !(existsSync(join(dir, 'model.safetensors')) || existsSync(join(dir, 'model.safetensors.index.json')))) return 'bf16';
+  if (!existsSync(join(dir, 'config.json')) || !hasCheckpoint(dir)) return 'bf16';
   const ckpt = Checkpoint.open(dir);
   try {
     return checkpointPrecision(ckpt, readModelConfig(dir).hf).precision;

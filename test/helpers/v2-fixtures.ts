@@ -1,8 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { FIXTURES, modelDir } from './golden.ts';
+import { FIXTURES, modelDir, readFixtureJson } from './golden.ts';
 import { byteTokenizerJson } from './byte-tokenizer.ts';
 import { loadModel, type Model } from '../../src/api.ts';
 
@@ -25,7 +24,7 @@ export interface V2Case {
 
 /** The v2 vectors, stored gzipped (test/fixtures/v2_cases.json.gz, shared/golden/v2_cases.json). */
 export function loadV2Cases(): V2Case[] {
-  return JSON.parse(gunzipSync(readFileSync(join(FIXTURES, 'v2_cases.json.gz'))).toString('utf8')).cases;
+  return readFixtureJson('v2_cases.json').cases;
 }
 
 interface ManifestEntry { name: string; dir: string; weights?: string }

@@ -6,7 +6,7 @@ import type { GenerateOptions } from '../../decode/options.ts';
 import { DEVICE_FLAGS, DEVICE_HELP, idsFlag, loadOptionsFromFlags, parseFlags, UsageError } from '../args.ts';
 import { CanvasView } from '../visualize.ts';
 import { V2_FLAGS, V2_HELP } from '../v2-flags.ts';
-import { flagOptionsFor, optionsFromFlags } from '../generate-options.ts';
+import { flagOptionsFor, givenOptions } from '../generate-options.ts';
 import { readModelConfig } from '../../runtime/config-graph.ts';
 import { resolveModelOptions } from '../../decode/v2-options.ts';
 
@@ -15,6 +15,7 @@ const HELP = `usage: fastdllm generate [PROMPT] [--model DIR] (--prompt TEXT [--
          [--threshold T | --factor F] [--remasking low_confidence|random] [--cfg-scale X]
          [--alg entropy|maskgit_plus|topk_margin|confidence_threshold] [--top-p P] [--top-k K]
          [--temperature T] [--seed S] [--mask-id ID] [--early-exit] [--json] [--show-speed] [--visualize]
+         [--small-block N] [--block-cache] [--stop-id ID] [--pad-id ID]   (Fast-dLLM v2 models)
          [--device cpu|cuda|auto] [--precision f32|bf16] [--backend native|reference]
 
 Without --model, runs the embedded arithmetic model. Defaults are Fast-dLLM's: --cache dual,
@@ -49,7 +50,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const sources = [values.prompt !== undefined || positionals.length > 0, values['prompt-ids'] !== undefined, values.batch !== undefined].filter(Boolean).length;
   if (sources === 0) throw new UsageError('give a prompt: PROMPT, --prompt TEXT, --prompt-ids 1,2,3 or --batch FILE.jsonl');
   if (sources > 1 || positionals.length > 1 || (positionals.length && values.prompt !== undefined)) throw new UsageError('give exactly one of PROMPT, --prompt, --prompt-ids, --batch');
-  optionsFromFlags(values, !values.model); // every flag checked before any work
+  givenOptions(values); // every flag parsed and checked before any work
   const prompts: Prompt[] = values.batch ? readBatch(values.batch)
     : values['prompt-ids'] !== undefined ? [idsFlag(values['prompt-ids'], '--prompt-ids')]
     : [values.prompt ?? positionals[0]];
@@ -57,12 +58,14 @@ export async function generateCommand(argv: string[]): Promise<number> {
   // The options against the model's config.json before its weights load (a bad value, or one the
   // model's family does not take, is refused naming its flag); text prompts count as one token here.
   const dir = values.model ?? DEFAULT_MODEL_DIR;
+  let opts: GenerateOptions | undefined;
   if (existsSync(join(dir, 'config.json'))) { // else loadModel says it is not a model directory
     const { config } = readModelConfig(dir);
-    resolveModelOptions(flagOptionsFor(config, values, !values.model), config, prompts.map((p) => (typeof p === 'string' ? 1 : p.length)));
+    opts = flagOptionsFor(config, values, !values.model);
+    resolveModelOptions(opts, config, prompts.map((p) => (typeof p === 'string' ? 1 : p.length)));
   }
   const model = await loadModel(dir, load);
-  const opts = flagOptionsFor(model.host.config, values, !values.model);
+  opts ??= flagOptionsFor(model.host.config, values, !values.model);
   if (load.device === 'auto' && !values.json) process.stderr.write(`device: ${model.host.device?.device} [${model.host.backend}] ${model.host.device?.reason}\n`);
   const view = values.visualize ? new CanvasView(model, prompts.length, opts.genLength) : undefined;
   const streamText = !values.json && !view && prompts.length === 1 && !!model.tokenizer;

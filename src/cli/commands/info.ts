@@ -1,6 +1,4 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { Checkpoint } from '../../io/checkpoint.ts';
+import { Checkpoint, hasCheckpoint } from '../../io/checkpoint.ts';
 import { intFlag, parseFlags, UsageError } from '../args.ts';
 import { graphFromConfig } from '../../runtime/config-graph.ts';
 import { numel } from '../../util/math.ts';
@@ -19,7 +17,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
   if (values.help) { process.stdout.write(HELP); return 0; }
   if (!values.model) throw new UsageError('--model DIR is required');
   const dir = values.model;
-  const hasCkpt = existsSync(join(dir, 'model.safetensors')) || existsSync(join(dir, 'model.safetensors.index.json'));
+  const hasCkpt = hasCheckpoint(dir);
   const ckpt = hasCkpt ? Checkpoint.open(dir) : undefined;
   try {
     const spec = graphFromConfig(dir, {}, ckpt ? (n) => ckpt.has(n) : undefined);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { moduleSource } from '../../codegen/cuda/module.ts';
 import { planCuda } from '../../codegen/cuda/plan.ts';
 import type { CudaPrecision, HeadOutputs } from '../../codegen/cuda/types.ts';
-import { Checkpoint } from '../../io/checkpoint.ts';
+import { Checkpoint, hasCheckpoint } from '../../io/checkpoint.ts';
 import { graphFromConfig, readModelConfig } from '../../runtime/config-graph.ts';
 import { storedPrecision } from '../../runtime/model-source.ts';
 import { probeCudaSync } from '../../runtime/cuda/device.ts';
@@ -55,7 +55,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   if (values.emit && !values.kernel && device === 'cuda') throw new UsageError('--emit needs --kernel NAME');
   const emit = device === 'cuda' ? choiceFlag(values.emit, '--emit', ['ir', 'cu', 'ptx', 'sass', 'resources'] as const) : undefined;
   // As a GPU load picks it: the checkpoint's dtype (--model with weights), else bf16.
-  const precision: CudaPrecision = choiceFlag(values.precision, '--precision', ['f32', 'bf16'] as const) ?? (values.model ? storedPrecision(values.model) : 'bf16');
+  const precision: CudaPrecision = choiceFlag(values.precision, '--precision', ['f32', 'bf16'] as const) ?? (values.model && device === 'cuda' ? storedPrecision(values.model) : 'bf16'); // the CPU listing has no precision
   const headOutputs: HeadOutputs = choiceFlag(values.head, '--head', ['logits', 'x0conf', 'both'] as const) ?? 'both';
   if (values.gpu !== undefined && !values.perf) throw new UsageError('--gpu goes with --perf');
   if (values.perf) {
@@ -92,7 +92,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   const path = values.model ?? values.config!;
   if (values.model) {
     if (!existsSync(join(values.model, 'config.json'))) throw new UsageError(`--model: no config.json in ${values.model}`);
-    if (existsSync(join(values.model, 'model.safetensors')) || existsSync(join(values.model, 'model.safetensors.index.json'))) {
+    if (hasCheckpoint(values.model)) {
       ckpt = Checkpoint.open(values.model);
       hasWeight = (n) => ckpt!.has(n);
     }

@@ -17,8 +17,7 @@ export async function tuneCudaCommand(values: Flags): Promise<number> {
   const src = (values.model ?? values.config) as string | undefined;
   if (!src || (values.model && values.config)) throw new UsageError('give exactly one of --model DIR and --config FILE');
   if (values.tokens !== undefined) throw new UsageError('--tokens applies to the CPU; on the GPU use --rows and --cache-rows');
-  // As a GPU load of the model runs: its checkpoint's precision (bf16 for a config alone).
-  const precision = choiceFlag(values.precision as string | undefined, '--precision', ['bf16', 'f32'] as const) ?? (values.model ? storedPrecision(values.model as string) : 'bf16');
+  const precisionFlag = choiceFlag(values.precision as string | undefined, '--precision', ['bf16', 'f32'] as const);
   const layers = intFlag(values.layers as string | undefined, '--layers', { min: 1 }) ?? 1;
   const cacheRows = intFlag(values['cache-rows'] as string | undefined, '--cache-rows', { min: 1 }) ?? 288;
   const rows = values.rows === undefined ? [32, cacheRows] : String(values.rows).split(',').map((t) => intFlag(t.trim(), '--rows', { min: 1 })!);
@@ -26,6 +25,9 @@ export async function tuneCudaCommand(values: Flags): Promise<number> {
   const space = choiceFlag(values.space as string | undefined, '--space', ['all', 'split'] as const) ?? 'all';
   for (const r of rows) if (r > cacheRows) throw new UsageError(`--rows ${r} exceeds --cache-rows ${cacheRows}`);
   resolveDevice('cuda'); // throws, with the reason, where there is no usable GPU
+  // As a GPU load of the model runs: its checkpoint's precision (bf16 for a config alone); read
+  // only once a GPU is there to tune.
+  const precision = precisionFlag ?? (values.model ? storedPrecision(values.model as string) : 'bf16');
   const file = src.endsWith('.json') ? src : `${src}/config.json`;
   const hf = readJsonObject(file, 'config.json');
   // Every layer has the same GEMM shapes: time as few as asked.
