@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError } from './errors.ts';
 import { INDEX_FILE_NAME, SINGLE_FILE_NAME } from './checkpoint.ts';
-import { f32ToF16Bits } from '../util/half.ts';
+import { bf16OfF32Bits, f32ToF16Bits } from '../util/half.ts';
 import { DTYPE_BYTES } from './safetensors.ts';
 import { numel } from '../util/math.ts';
 
@@ -173,11 +173,7 @@ function writeAll(fd: number, data: Uint8Array): void {
 
 /** f32 bits → bf16, round to nearest even; NaN stays NaN (quiet bit set). */
 function toBf16(bits: Uint32Array, out: Uint16Array, n: number): void {
-  for (let i = 0; i < n; i++) {
-    const u = bits[i];
-    if ((u & 0x7fffffff) > 0x7f800000) out[i] = (u >>> 16) | 0x40;
-    else out[i] = (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
-  }
+  for (let i = 0; i < n; i++) out[i] = bf16OfF32Bits(bits[i]);
 }
 
 function toF16(src: Float32Array, out: Uint16Array, n: number): void {

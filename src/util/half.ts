@@ -39,7 +39,11 @@ export function f16Table32(): Float32Array {
 /** The bf16 bit pattern nearest to `x` (ties to even); NaN stays a (quiet) NaN of the same sign. */
 export function f32ToBf16Bits(x: number): number {
   F32[0] = x;
-  const u = U32[0];
+  return bf16OfF32Bits(U32[0]);
+}
+
+/** bf16 bits of the f32 whose bits are `u`: round to nearest even, NaN kept NaN (quiet bit set). */
+export function bf16OfF32Bits(u: number): number {
   if ((u & 0x7f800000) === 0x7f800000 && (u & 0x7fffff) !== 0) return ((u >>> 16) | 0x0040) & 0xffff;
   const lsb = (u >>> 16) & 1;
   return ((u + 0x7fff + lsb) >>> 16) & 0xffff;

@@ -1,7 +1,7 @@
 import type { PackSpec } from '../../codegen/cuda/types.ts';
 import { ropeInvFreq } from '../reference/ops.ts';
 import { STORED_BYTES, type StoredFloat, type TensorReader } from '../tensor-reader.ts';
-import { f16Table32 } from '../../util/half.ts';
+import { bf16OfF32Bits, f16Table32 } from '../../util/half.ts';
 import { numel } from '../../util/math.ts';
 
 /**
@@ -187,7 +187,7 @@ export function convertStored(src: Uint8Array, dt: StoredFloat, from: number, ou
     return;
   }
   const s = new Uint16Array(src.buffer, off, count), t = new Uint32Array(f16Table32().buffer);
-  for (let i = 0; i < count; i++) out[to + i] = bf16Bits(t[s[i]]);
+  for (let i = 0; i < count; i++) out[to + i] = bf16OfF32Bits(t[s[i]]);
 }
 
 /** Packed row of original row r: (head h, i + j*hd/2) -> h*hd + 2i + j. */
@@ -205,13 +205,7 @@ export function toBf16(x: Float32Array): Uint16Array {
 
 /** bf16 bits of f32 bits `u`, into `out` from `to` (toBf16's rounding). */
 function bf16Into(u: Uint32Array, out: Uint16Array, to: number): void {
-  for (let i = 0; i < u.length; i++) out[to + i] = bf16Bits(u[i]);
-}
-
-/** bf16 bits of the f32 with bits `v`: nearest even, NaN kept quiet. */
-function bf16Bits(v: number): number {
-  if ((v & 0x7f800000) === 0x7f800000 && (v & 0x7fffff) !== 0) return ((v >>> 16) | 0x40) & 0xffff;
-  return ((v + 0x7fff + ((v >>> 16) & 1)) >>> 16) & 0xffff;
+  for (let i = 0; i < u.length; i++) out[to + i] = bf16OfF32Bits(u[i]);
 }
 
 /** f32 values of bf16 bits. */
