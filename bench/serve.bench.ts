@@ -4,15 +4,16 @@
  * answered; the ratio to sequential; and how many rows the batches had. The clients run in a
  * child process (bench/serve-clients.mjs), as real clients do: their fetch and JSON work does not
  * share the server's event loop (until 2026-12 it did, which charged it to the server; `--same-process` still does).
- *   npx tsx bench/serve.bench.ts [--model DIR] [--device cpu|cuda|auto] [--requests N] [--max-tokens N] [--max-batch N] [--max-running N] [--rounds N] [--same-process]
+ *   npx tsx bench/serve.bench.ts [--model DIR] [--device cpu|cuda|auto] [--requests N] [--max-tokens N] [--max-batch N] [--max-running N] [--rounds N] [--same-process] [--workers N|auto]
  */
 import { fork } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { DEFAULT_MODEL_DIR, loadModel } from '../src/api.ts';
 import { createServer } from '../src/serve/server.ts';
+import { WorkerPoolScheduler } from '../src/serve/worker-pool.ts';
 
 const { values: v } = parseArgs({
-  options: { model: { type: 'string' }, device: { type: 'string' }, requests: { type: 'string' }, 'max-tokens': { type: 'string' }, 'max-batch': { type: 'string' }, 'max-running': { type: 'string' }, rounds: { type: 'string' }, 'same-process': { type: 'boolean' } },
+  options: { model: { type: 'string' }, device: { type: 'string' }, requests: { type: 'string' }, 'max-tokens': { type: 'string' }, 'max-batch': { type: 'string' }, 'max-running': { type: 'string' }, rounds: { type: 'string' }, 'same-process': { type: 'boolean' }, workers: { type: 'string' } },
 });
 const REQUESTS = Number(v.requests ?? 96);
 const MAX_TOKENS = Number(v['max-tokens'] ?? 32);
@@ -26,7 +27,9 @@ const PROMPTS = Array.from({ length: 24 }, (_, i) => [
 const model = await loadModel(v.model ?? DEFAULT_MODEL_DIR, { device: (v.device as 'cpu' | 'cuda' | 'auto' | undefined) ?? 'cpu' });
 const server = createServer(model, {
   maxBatch: Number(v['max-batch'] ?? 16), maxRunning: Number(v['max-running'] ?? 4), maxQueue: 1024,
+  workers: v.workers === undefined || v.workers === 'auto' ? 'auto' : Number(v.workers),
 });
+await server.ready;
 const base = await server.app.listen({ host: '127.0.0.1', port: 0 });
 
 interface Run {
@@ -71,7 +74,7 @@ child?.disconnect();
 await server.shutdown();
 
 const seq = runs[0];
-console.log(`model ${model.dir} on ${model.host.device?.device ?? 'cpu'} [${model.host.backend}], ${REQUESTS} requests per run, median of ${ROUNDS} rounds, max_tokens ${MAX_TOKENS} (dual cache, threshold 0.9)`);
+console.log(`model ${model.dir} on ${model.host.device?.device ?? 'cpu'} [${model.host.backend}], ${server.scheduler instanceof WorkerPoolScheduler ? server.scheduler.size : 0} pool workers, ${REQUESTS} requests per run, median of ${ROUNDS} rounds, max_tokens ${MAX_TOKENS} (dual cache, threshold 0.9)`);
 console.log('| clients | req/s | tokens/s | x sequential | p50 ms | p99 ms | rows per batch (requests: n) |');
 console.log('|---|---|---|---|---|---|---|');
 const server_: string[] = [];

@@ -53,6 +53,8 @@ export interface EngineStep<T> {
   decisions: RowDecision[];
   /** Rows whose routine ended after this forward. */
   finished: EngineRow<T>[];
+  /** Its rows were admitted at different times (rows joined a running batch). */
+  joined: boolean;
   ms: number;
 }
 
@@ -228,7 +230,7 @@ export class DecodeEngine<T> {
     const ms = performance.now() - t0;
     this.timeByKind[st.kind].ms += ms;
     this.timeByKind[st.kind].count++;
-    return { kind: st.kind, block: st.block, nfe: this.nfe, rows, decisions, finished, ms };
+    return { kind: st.kind, block: st.block, nfe: this.nfe, rows, decisions, finished, joined: joined.size > 1, ms };
   }
 
   /** Runs the call; per layout row, what its routine gets back. */

@@ -20,3 +20,8 @@ export function findModelDefinition(hf: Record<string, unknown>, file: string): 
   }
   return def;
 }
+
+/** True for the definitions fastdllm ships (a fresh thread or process finds them by model_type; a registered one it would not). */
+export function isBuiltinDefinition(def: ModelDefinition<any>): boolean {
+  return def === llada || def === dream || def === fastDllmQwen;
+}

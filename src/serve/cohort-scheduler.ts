@@ -2,7 +2,7 @@ import type { LoadedModel } from '../runtime/loaded-model.ts';
 import { decodeIds, type DecodeStreamEvent } from '../decode/generate.ts';
 import type { ResolvedOptions } from '../decode/options.ts';
 import { resolveModelOptions } from '../decode/v2-options.ts';
-import type { ServeMetrics } from './metrics.ts';
+import type { SchedulerMetrics } from './metrics.ts';
 import { isFinal, type DecodeJob } from './job.ts';
 import { RoundRobinScheduler, type SchedulerLimits } from './round-robin.ts';
 
@@ -38,7 +38,7 @@ export type BatchSchedulerOptions = SchedulerLimits;
  * a batch whose rows are all answered or cancelled stops at once.
  */
 export class BatchScheduler extends RoundRobinScheduler<Row, Batch> {
-  constructor(private readonly model: LoadedModel, opts: BatchSchedulerOptions, metrics?: ServeMetrics) {
+  constructor(private readonly model: LoadedModel, opts: BatchSchedulerOptions, metrics?: SchedulerMetrics) {
     super(opts, metrics);
   }
 
@@ -67,7 +67,7 @@ export class BatchScheduler extends RoundRobinScheduler<Row, Batch> {
       }
       const gen = decodeIds(this.model, rows.map((r) => r.job.ids), rows[0].job.options);
       this.running.push({ rows, gen, nfe: 0 });
-      this.metrics?.batchSize.observe(rows.length);
+      this.metrics?.countAdmitted(rows.length);
     }
   }
 
@@ -94,7 +94,7 @@ export class BatchScheduler extends RoundRobinScheduler<Row, Batch> {
         d.positions.forEach((p, i) => { r.canvas[p] = d.tokens[i]; });
         this.changed(r, b);
       }
-      this.metrics?.countStep(b.rows.length, decided, ev.value.ms);
+      this.metrics?.countStep(b.rows.length, decided, ev.value.ms, false); // a cohort's rows start together
     } else if (ev.value.type === 'block' && ev.value.final) {
       for (const f of ev.value.final) {
         const r = b.rows[f.row];

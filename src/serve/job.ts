@@ -46,6 +46,10 @@ export interface Scheduler {
   readonly queueDepth: number;
   /** Resolves once nothing waits or runs (used on shutdown). */
   drain(): Promise<void>;
+  /** Resolves when the scheduler can decode (a worker pool has loaded its models); absent: at once. */
+  readonly ready?: Promise<void>;
+  /** Frees what it holds (a pool's threads), after drain. */
+  close?(): Promise<void>;
 }
 
 /** The waiting queue is at its bound (HTTP 429). */

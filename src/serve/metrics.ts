@@ -27,10 +27,23 @@ const round = (v: number) => Math.round(v * 1e6) / 1e6;
 const MS_BOUNDS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000];
 
 /**
+ * What a scheduler reports about its batches. ServeMetrics records it; a pool worker
+ * (worker-pool.ts) relays it to the main thread's ServeMetrics, so /metrics is the same either way.
+ */
+export interface SchedulerMetrics {
+  /** One forward of `rows` rows that decided `decided` positions in `ms`; `joined`: its rows were admitted at different times. */
+  countStep(rows: number, decided: number, ms: number, joined: boolean): void;
+  /** `rows` rows started (or joined a running batch) together. */
+  countAdmitted(rows: number): void;
+  /** Rows waiting to start, batches decoding, rows in them. */
+  setGauges(queued: number, batches: number, rows: number): void;
+}
+
+/**
  * The server's counters. Tokens/s is over a sliding window (the last `windowMs`), since a
  * cumulative average hides whether the server is busy now.
  */
-export class ServeMetrics {
+export class ServeMetrics implements SchedulerMetrics {
   /** Finished HTTP requests by route and status code. */
   readonly requests = new Map<string, number>();
   readonly ttftMs = new Histogram(MS_BOUNDS);
@@ -61,12 +74,23 @@ export class ServeMetrics {
     this.requests.set(k, (this.requests.get(k) ?? 0) + 1);
   }
 
-  /** One forward of a batch of `rows` rows that decided `decided` positions in `ms`. */
-  countStep(rows: number, decided: number, ms: number): void {
+  countStep(rows: number, decided: number, ms: number, joined: boolean): void {
     this.nfe++;
     this.rowForwards += rows;
     this.decided += decided;
     this.stepMs.observe(ms);
+    this.forwardRows.observe(rows);
+    if (joined) this.joinedForwards++;
+  }
+
+  countAdmitted(rows: number): void {
+    this.batchSize.observe(rows);
+  }
+
+  setGauges(queued: number, batches: number, rows: number): void {
+    this.queueDepth = queued;
+    this.runningBatches = batches;
+    this.runningRows = rows;
   }
 
   countCompletion(tokens: number): void {

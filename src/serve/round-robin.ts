@@ -1,4 +1,4 @@
-import type { ServeMetrics } from './metrics.ts';
+import type { SchedulerMetrics } from './metrics.ts';
 import { QueueFullError, TimeoutError, type DecodeJob, type JobHandle, type Scheduler } from './job.ts';
 
 /** What the shared loop needs of a row: its job, and whether it has been answered. */
@@ -37,7 +37,7 @@ export abstract class RoundRobinScheduler<R extends QueuedRow, U> implements Sch
   private scheduled = false;
   private readonly idle: (() => void)[] = [];
 
-  constructor(protected readonly limits: SchedulerLimits, protected readonly metrics?: ServeMetrics) {}
+  constructor(protected readonly limits: SchedulerLimits, protected readonly metrics?: SchedulerMetrics) {}
 
   get queueDepth(): number {
     return this.waiting.length;
@@ -127,9 +127,6 @@ export abstract class RoundRobinScheduler<R extends QueuedRow, U> implements Sch
   }
 
   private gauges(): void {
-    if (!this.metrics) return;
-    this.metrics.queueDepth = this.waiting.length;
-    this.metrics.runningBatches = this.running.length;
-    this.metrics.runningRows = this.running.reduce((s, u) => s + this.sizeOf(u), 0);
+    this.metrics?.setGauges(this.waiting.length, this.running.length, this.running.reduce((s, u) => s + this.sizeOf(u), 0));
   }
 }

@@ -1,7 +1,7 @@
 import type { LoadedModel } from '../runtime/loaded-model.ts';
 import { resolveOptions, type ResolvedOptions } from '../decode/options.ts';
 import { DecodeEngine, engineKey, type EngineRow, type EngineStep } from '../decode/engine.ts';
-import type { ServeMetrics } from './metrics.ts';
+import type { SchedulerMetrics } from './metrics.ts';
 import { isFinal, type DecodeJob, type StepInfo } from './job.ts';
 import { RoundRobinScheduler, type SchedulerLimits } from './round-robin.ts';
 
@@ -30,12 +30,9 @@ export class EngineScheduler extends RoundRobinScheduler<Row, DecodeEngine<Row>>
   /** The engine each admitted, unanswered row decodes in. */
   private readonly owner = new Map<Row, DecodeEngine<Row>>();
 
-  constructor(private readonly model: LoadedModel, opts: EngineSchedulerOptions, metrics?: ServeMetrics) {
+  constructor(private readonly model: LoadedModel, opts: EngineSchedulerOptions, metrics?: SchedulerMetrics) {
     super(opts, metrics);
   }
-
-  /** Forwards that carried rows admitted at different times, over all engines so far. */
-  joinedForwards = 0;
 
   protected makeRow(job: DecodeJob): Row {
     const o = resolveOptions(job.options, this.model.config, [job.ids.length]);
@@ -84,7 +81,7 @@ export class EngineScheduler extends RoundRobinScheduler<Row, DecodeEngine<Row>>
       this.owner.set(row, e);
       groups.set(e, (groups.get(e) ?? 0) + 1);
     }
-    for (const n of groups.values()) this.metrics?.batchSize.observe(n);
+    for (const n of groups.values()) this.metrics?.countAdmitted(n);
   }
 
   private rowsOf(e: DecodeEngine<Row>): Row[] {
@@ -106,10 +103,7 @@ export class EngineScheduler extends RoundRobinScheduler<Row, DecodeEngine<Row>>
       if (s.finished || isFinal(r.canvas, this.model.config.eosId, s.row.opts.maskId)) this.finish(r, info);
     }
     for (const s of st.finished) this.owner.delete(s.tag);
-    this.joinedForwards += st.rows.length && new Set(st.rows.map((s) => s.joinedAt)).size > 1 ? 1 : 0;
-    this.metrics?.countStep(st.rows.length, decided, st.ms);
-    this.metrics?.forwardRows.observe(st.rows.length);
-    if (this.metrics) this.metrics.joinedForwards = this.joinedForwards;
+    this.metrics?.countStep(st.rows.length, decided, st.ms, st.joined);
   }
 
   private finish(r: Row, info: StepInfo): void {

@@ -5,10 +5,9 @@ import { handleGeneration, type GenerationContext } from './generation.ts';
 import { ServeMetrics } from './metrics.ts';
 import { apiError, validationError } from './openai.ts';
 import { CHAT_SCHEMA, COMPLETION_SCHEMA } from './request.ts';
-import { EngineScheduler } from './scheduler.ts';
 import type { Scheduler } from './job.ts';
-import { BatchScheduler } from './cohort-scheduler.ts';
-import { isBlockDiffusion } from '../models/fast-dllm-qwen.ts';
+import { localScheduler } from './schedulers.ts';
+import { autoWorkers, WorkerPoolScheduler } from './worker-pool.ts';
 
 /** How the server runs; every limit has a default. */
 export interface ServeOptions {
@@ -30,6 +29,12 @@ export interface ServeOptions {
   timeoutMs?: number;
   /** The name /v1/models lists (default: the model directory's name). */
   modelName?: string;
+  /**
+   * Decode in this many worker threads, each with its own copy of the model and its share of the
+   * cores (CPU only; worker-pool.ts); 0 decodes in the server's thread; 'auto' is one per core for
+   * a small CPU model, else 0 (`autoWorkers`). Default 0 here; the CLI's default is 'auto'.
+   */
+  workers?: number | 'auto';
   /** Replaces the batch scheduler (tests, a stronger engine). */
   scheduler?: Scheduler;
 }
@@ -39,6 +44,8 @@ export interface Server {
   app: FastifyInstance;
   metrics: ServeMetrics;
   scheduler: Scheduler;
+  /** Resolves when requests can be decoded (pool workers have loaded the model); listen after it. */
+  ready: Promise<void>;
   /** Stops accepting, lets what is in flight finish, then closes. */
   shutdown(): Promise<void>;
 }
@@ -47,10 +54,9 @@ export interface Server {
 export function createServer(model: Model, o: ServeOptions = {}): Server {
   const cfg = model.host.config;
   const metrics = new ServeMetrics();
-  // Fast-dLLM v2's block routine is not on the row engine: its requests batch as cohorts.
-  const scheduler = o.scheduler ?? (isBlockDiffusion(cfg)
-    ? new BatchScheduler(model.host, { maxBatch: o.maxBatch ?? 16, maxQueue: o.maxQueue ?? 256, maxRunning: o.maxRunning ?? 4 }, metrics)
-    : new EngineScheduler(model.host, { maxBatch: o.maxBatch ?? 16, maxQueue: o.maxQueue ?? 256, maxRunning: o.maxRunning ?? 4 }, metrics));
+  const limits = { maxBatch: o.maxBatch ?? 16, maxQueue: o.maxQueue ?? 256, maxRunning: o.maxRunning ?? 4 };
+  const workers = o.workers === 'auto' ? autoWorkers(model.host) : o.workers ?? 0;
+  const scheduler = o.scheduler ?? (workers > 0 ? new WorkerPoolScheduler(model.host, workers, limits, metrics) : localScheduler(model.host, limits, metrics));
   const maxPromptTokens = o.maxPromptTokens ?? Math.floor(cfg.maxSeqLen / 2);
   const ctx: GenerationContext = {
     model, scheduler, metrics, modelName: o.modelName ?? basename(model.dir), timeoutMs: o.timeoutMs ?? 120_000,
@@ -84,7 +90,7 @@ export function createServer(model: Model, o: ServeOptions = {}): Server {
   app.post('/v1/chat/completions', { schema: { body: CHAT_SCHEMA } }, (req, reply) => handleGeneration(ctx, 'chat', req, reply));
 
   return {
-    app, metrics, scheduler,
+    app, metrics, scheduler, ready: scheduler.ready ?? Promise.resolve(),
     async shutdown() {
       closing = true;
       // close() stops accepting at once and waits for open requests (streams included). A
@@ -96,6 +102,7 @@ export function createServer(model: Model, o: ServeOptions = {}): Server {
       } finally {
         clearInterval(reap);
       }
+      await scheduler.close?.();
     },
   };
 }

@@ -49,3 +49,14 @@ static inline __m256 exp8(__m256 x) {
 #endif
 
 }  // namespace fd
+
+// OpenMP's thread count is per calling thread: the host calls this once from each thread that
+// loads a model, so a server's pool workers (one JS thread each) can run with fewer threads
+// than the process-wide OMP_NUM_THREADS without changing each other's.
+extern "C" void fd_set_threads(int n) {
+#ifdef _OPENMP
+  if (n > 0) omp_set_num_threads(n);
+#else
+  (void)n;
+#endif
+}

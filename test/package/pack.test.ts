@@ -5,7 +5,7 @@
  * repository's node_modules (what `npm ci` installed) rather than fetched, so the check needs no
  * registry; a dependency missing from package.json's `dependencies` is not linked and fails here.
  */
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -115,5 +115,31 @@ await generate(model, 'x', { genLength: 'long' });
       ['inspect', '--model', join(pkg, 'assets', 'arith-tiny'), '--kernel', 'select_scatter', '--emit', 'cu'], { cwd: project });
     expect(cu).toContain('// ---- fd_common.cuh');
     expect(cu).toContain('// installed-copy-marker');
+  });
+
+  it('serves from the installed build with pool workers (their entry is dist/serve/engine-worker.js)', async () => {
+    const child = spawn(join(project, 'node_modules', '.bin', 'fastdllm'), ['serve', '--port', '0', '--workers', '2'], {
+      cwd: project, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}` },
+    });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    try {
+      for (let i = 0; i < 600 && !/listening on (http:\S+)/.test(stdout); i++) await new Promise((r) => setTimeout(r, 50));
+      const base = /listening on (http:\S+)/.exec(stdout)?.[1];
+      expect(base, stderr).toBeDefined();
+      expect(stdout).toContain('(2 worker threads)');
+      const messages = [{ role: 'user', content: PROMPT }];
+      const r = await fetch(`${base}/v1/chat/completions`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ messages, max_tokens: OPTIONS.genLength, block_length: OPTIONS.blockLength, threshold: OPTIONS.threshold }),
+      });
+      const body = await r.json() as { choices: { message: { content: string } }[] };
+      expect(r.status, JSON.stringify(body)).toBe(200);
+      expect(body.choices[0].message.content).toBe((await expected()).text[0]);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
   });
 });

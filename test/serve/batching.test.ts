@@ -1,19 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate } from '../../src/api.ts';
-import type { GenerateOptions } from '../../src/decode/options.ts';
-import { metric, PROMPTS, postRaw, startServer, type Running } from './serve-helpers.ts';
-
-/** Request fields and the generate() options they mean (max_tokens 32 = one block of 32). */
-const SETTINGS: { body: Record<string, unknown>; opts: GenerateOptions }[] = [
-  { body: {}, opts: { genLength: 32, blockLength: 32, cache: 'dual', threshold: 0.9 } },
-  { body: { cache: 'prefix', factor: 1, block_length: 16 }, opts: { genLength: 32, blockLength: 16, cache: 'prefix', factor: 1 } },
-  { body: { cache: 'none', steps: 16 }, opts: { genLength: 32, blockLength: 32, cache: 'none', steps: 16 } },
-  { body: { temperature: 0.8, seed: 5, steps: 32 }, opts: { genLength: 32, blockLength: 32, cache: 'dual', steps: 32, temperature: 0.8, seed: 5 } },
-  { body: { early_exit: true, threshold: 0.7 }, opts: { genLength: 32, blockLength: 32, cache: 'dual', threshold: 0.7, earlyExit: true } },
-];
-
-const completion = (s: Running, body: Record<string, unknown>, signal?: AbortSignal) =>
-  s.client.completions.create({ model: 'x', max_tokens: 32, ...body } as any, { signal }) as Promise<any>;
+import { completion, metric, PROMPTS, postRaw, SETTINGS, startServer, type Running } from './serve-helpers.ts';
 
 describe('continuous batching never changes an answer', () => {
   let s: Running;

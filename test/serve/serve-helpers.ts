@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { loadModel, type Model } from '../../src/api.ts';
 import { createServer, type Server, type ServeOptions } from '../../src/serve/server.ts';
+import type { GenerateOptions } from '../../src/decode/options.ts';
 
 /** A server on a loopback port with the embedded model, and an OpenAI client for it. */
 export interface Running {
@@ -21,6 +22,7 @@ export function embeddedModel(): Promise<Model> {
 export async function startServer(opts: ServeOptions = {}): Promise<Running> {
   const model = await embeddedModel();
   const server = createServer(model, opts);
+  await server.ready;
   const base = await server.app.listen({ host: '127.0.0.1', port: 0 });
   // No retries: a 429 or a 5xx must reach the test as it is.
   const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'none', maxRetries: 0, timeout: 30_000 });
@@ -53,3 +55,16 @@ export const PROMPTS = [
   'Question: A box holds 9 eggs. How many eggs are in 3 boxes?\nAnswer:',
   'Sam reads 14 pages a day for 3 days.',
 ];
+
+/** Request fields and the generate() options they mean (max_tokens 32 = one block of 32). */
+export const SETTINGS: { body: Record<string, unknown>; opts: GenerateOptions }[] = [
+  { body: {}, opts: { genLength: 32, blockLength: 32, cache: 'dual', threshold: 0.9 } },
+  { body: { cache: 'prefix', factor: 1, block_length: 16 }, opts: { genLength: 32, blockLength: 16, cache: 'prefix', factor: 1 } },
+  { body: { cache: 'none', steps: 16 }, opts: { genLength: 32, blockLength: 32, cache: 'none', steps: 16 } },
+  { body: { temperature: 0.8, seed: 5, steps: 32 }, opts: { genLength: 32, blockLength: 32, cache: 'dual', steps: 32, temperature: 0.8, seed: 5 } },
+  { body: { early_exit: true, threshold: 0.7 }, opts: { genLength: 32, blockLength: 32, cache: 'dual', threshold: 0.7, earlyExit: true } },
+];
+
+/** A plain completion of 32 tokens unless the body says otherwise. */
+export const completion = (s: Running, body: Record<string, unknown>, signal?: AbortSignal) =>
+  s.client.completions.create({ model: 'x', max_tokens: 32, ...body } as any, { signal }) as Promise<any>;

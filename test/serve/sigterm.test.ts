@@ -7,9 +7,10 @@ import { embeddedModel, PROMPTS } from './serve-helpers.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'fastdllm.js');
 
-describe('fastdllm serve in a child process', () => {
+// In the server's thread, and in two pool workers (the default on a 2-core machine is auto).
+describe.each(['0', '2'])('fastdllm serve --workers %s in a child process', (workers) => {
   it('prints where it listens; SIGTERM with requests in flight loses none of them, then it exits 0', async () => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--device', 'cpu', '--port', '0', '--max-running', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'serve', '--device', 'cpu', '--port', '0', '--max-running', '1', '--workers', workers], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '', stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
@@ -26,13 +27,17 @@ describe('fastdllm serve in a child process', () => {
       const it0 = long[Symbol.asyncIterator]();
       await it0.next();
       const plain = PROMPTS.slice(1, 5).map((p) => client.completions.create({ model: 'x', prompt: p, max_tokens: 32 }));
+      if (workers !== '0') expect(stdout).toContain(`(${workers} worker threads)`);
+      // All four received: in the server's thread they wait behind the long one; with workers,
+      // some may already decode in the other worker.
       const waitQueued = async () => {
         for (let i = 0; i < 200; i++) {
           const m = await (await fetch(`${base}/metrics`)).text();
-          if (/fastdllm_queue_depth 4\n/.test(m)) return; // all four received and waiting
+          const g = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(m)?.[1]);
+          if (workers === '0' ? g('fastdllm_queue_depth') === 4 : g('fastdllm_queue_depth') + g('fastdllm_running_batch_size') === 5) return;
           await new Promise((r) => setTimeout(r, 5));
         }
-        throw new Error('the four requests never all queued');
+        throw new Error('the four requests never all arrived');
       };
       await waitQueued();
       child.kill('SIGTERM');

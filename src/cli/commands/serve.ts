@@ -1,9 +1,10 @@
 import { DEFAULT_MODEL_DIR, loadModel } from '../../api.ts';
 import { createServer } from '../../serve/server.ts';
+import { WorkerPoolScheduler } from '../../serve/worker-pool.ts';
 import { DEVICE_FLAGS, DEVICE_HELP, intFlag, loadOptionsFromFlags, parseFlags, UsageError } from '../args.ts';
 
 const HELP = `usage: fastdllm serve [--model DIR] [--host 127.0.0.1] [--port 8000] [--max-batch N] [--max-queue N]
-         [--max-running N] [--max-prompt-tokens N] [--max-gen-tokens N] [--timeout-ms MS] [--body-limit BYTES]
+         [--max-running N] [--workers N|auto] [--max-prompt-tokens N] [--max-gen-tokens N] [--timeout-ms MS] [--body-limit BYTES]
          [--device cpu|cuda|auto] [--precision f32|bf16] [--backend native|reference]
 
 An OpenAI-compatible server: POST /v1/completions, POST /v1/chat/completions, GET /v1/models,
@@ -14,6 +15,9 @@ options). Each answer is what the request gets alone. Without --model, serves th
 Defaults: --max-batch 16, --max-queue 256 (one more is a 429), --max-running 4 batches at once,
 --max-prompt-tokens half the model's context, --max-gen-tokens the rest, --timeout-ms 120000,
 --body-limit 262144 (256 KiB; larger is a 413).
+--workers: decode in N worker threads, each with its own copy of the model, its own batches and
+its share of the CPU threads (0: in the server's thread). Default auto: one per core for a small
+model on the CPU (under 256 MiB of f32 weights; the embedded model), else 0 (a GPU, a big model).
 SIGTERM / SIGINT: stop accepting, finish what is in flight, exit.
 ${DEVICE_HELP}
 `;
@@ -21,7 +25,7 @@ ${DEVICE_HELP}
 const FLAGS = {
   model: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'max-batch': { type: 'string' }, 'max-queue': { type: 'string' },
   'max-running': { type: 'string' }, 'max-prompt-tokens': { type: 'string' }, 'max-gen-tokens': { type: 'string' }, 'timeout-ms': { type: 'string' },
-  'body-limit': { type: 'string' }, ...DEVICE_FLAGS, help: { type: 'boolean', short: 'h' },
+  'body-limit': { type: 'string' }, workers: { type: 'string' }, ...DEVICE_FLAGS, help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** `fastdllm serve`: runs until SIGTERM / SIGINT, then drains and returns 0. */
@@ -39,13 +43,16 @@ export async function serveCommand(argv: string[]): Promise<number> {
     maxGenTokens: intFlag(v['max-gen-tokens'], '--max-gen-tokens', { min: 1 }),
     timeoutMs: intFlag(v['timeout-ms'], '--timeout-ms', { min: 0 }),
     bodyLimit: intFlag(v['body-limit'], '--body-limit', { min: 1 }),
+    workers: v.workers === undefined || v.workers === 'auto' ? 'auto' as const : intFlag(v.workers, '--workers', { min: 0 }),
   };
   const load = loadOptionsFromFlags(v);
   const model = await loadModel(v.model ?? DEFAULT_MODEL_DIR, load);
   if (load.device === 'auto') process.stderr.write(`device: ${model.host.device?.device} [${model.host.backend}] ${model.host.device?.reason}\n`);
   const server = createServer(model, opts);
+  await server.ready;
   const address = await server.app.listen({ host: v.host ?? '127.0.0.1', port });
-  process.stdout.write(`fastdllm serve: ${model.dir} listening on ${address}\n`);
+  const workers = server.scheduler instanceof WorkerPoolScheduler ? ` (${server.scheduler.size} worker threads)` : '';
+  process.stdout.write(`fastdllm serve: ${model.dir} listening on ${address}${workers}\n`);
   await new Promise<void>((res) => {
     const stop = (sig: string) => {
       process.stderr.write(`fastdllm serve: ${sig}: finishing requests in flight\n`);

@@ -81,6 +81,13 @@ function argValue(a: ArgSource, ins: Buf[], shapes: number[][], out: Buf, outSha
   }
 }
 
+/** Sets this thread's OpenMP thread count; a hand-edited override module may lack the entry point (then the process-wide count holds). */
+function setKernelThreads(lib: LibraryHandle, n: number): void {
+  let f;
+  try { f = lib.func('fd_set_threads', 'void', ['int']); } catch { debugLog(1, 'native backend: the module has no fd_set_threads; OMP_NUM_THREADS holds'); return; }
+  f(n);
+}
+
 function bindKernel(lib: LibraryHandle, node: Node, spec: CpuKernelSpec): NodeKernel {
   const f = lib.func(spec.name, 'void', spec.params);
   const check = operandCheck(node.op); // looked up once per kernel, not per call
@@ -103,6 +110,8 @@ export function nativeCpuBackend(cxx: { path: string; version: string }, cache?:
     async prepare(graph: Graph) {
       const { source, kernels, packs } = cpuModuleOf(graph, tuning ?? loadCpuTuning());
       const { lib } = await compileCpuModule(source, cxx, cache);
+      // Per calling thread (see fd_set_threads): a pool worker's env says its share of the cores.
+      setKernelThreads(lib, env.threads);
       const bound = new Map<number, NodeKernel>();
       for (const [id, spec] of kernels) bound.set(id, bindKernel(lib, graph.node(id), spec));
       const packFns = new Map([...packs].map(([id, p]) => [id, { fn: lib.func(p.name, 'void', ['const float *', 'float *']), length: p.length }]));
