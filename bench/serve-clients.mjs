@@ -3,14 +3,15 @@
  * their work (fetch, JSON) runs beside the server as a real client's would, not on the server's
  * event loop. Each message from the parent is one run: `clients` concurrent clients share
  * `requests` requests, each client sending its next request when its last is answered. The reply
- * is the run's wall time (first request sent to last answer), tokens, latencies and batch sizes.
+ * is the run's wall time (first request sent to last answer), tokens, latencies, batch sizes and
+ * the clients' own CPU time (ms, this process).
  * Plain JavaScript: the child starts without a TypeScript loader. `--same-process` in the bench
  * imports runClients instead, to compare with the old setup.
  */
 export async function runClients({ base, clients, requests, prompts, maxTokens }) {
   let next = 0, tokens = 0;
   const lat = [], batch = [];
-  const t0 = performance.now();
+  const t0 = performance.now(), c0 = process.cpuUsage();
   try {
     await Promise.all(Array.from({ length: clients }, async () => {
       for (let i = next++; i < requests; i = next++) {
@@ -26,7 +27,8 @@ export async function runClients({ base, clients, requests, prompts, maxTokens }
         batch.push(body.fastdllm.batch_size);
       }
     }));
-    return { clients, wallS: (performance.now() - t0) / 1000, tokens, lat, batch };
+    const c = process.cpuUsage(c0);
+    return { clients, wallS: (performance.now() - t0) / 1000, tokens, lat, batch, clientCpuMs: (c.user + c.system) / 1000 };
   } catch (e) {
     return { error: String(e?.stack ?? e) };
   }

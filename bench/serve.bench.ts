@@ -36,6 +36,8 @@ interface Run {
   clients: number; wallS: number; tokens: number; lat: number[]; batch: number[];
   /** Server side over the run (from its metrics): forwards, rows they carried, ms in forwards + selection, process CPU ms. */
   fwd?: number; rows?: number; fwdMs?: number; cpuMs?: number;
+  /** The clients' process CPU over the run (with --same-process: included in cpuMs instead). */
+  clientCpuMs?: number;
 }
 
 // @ts-expect-error: plain JavaScript, so that the child needs no TypeScript loader
@@ -83,11 +85,13 @@ for (const r of runs) {
   for (const b of r.batch) hist.set(b, (hist.get(b) ?? 0) + 1);
   const dist = [...hist].sort((a, b) => a[0] - b[0]).map(([b, n]) => `${b}: ${n}`).join(', ');
   const tps = r.tokens / r.wallS;
-  server_.push(`| ${r.clients} | ${r.fwd} | ${(r.rows! / r.fwd!).toFixed(2)} | ${(r.fwdMs! / r.fwd!).toFixed(2)} | ${(r.fwdMs! / REQUESTS).toFixed(2)} | ${((r.wallS * 1000 - r.fwdMs!) / REQUESTS).toFixed(2)} | ${(r.cpuMs! / REQUESTS).toFixed(2)} |`);
+  const clientMs = child ? r.clientCpuMs ?? 0 : 0;
+  server_.push(`| ${r.clients} | ${r.fwd} | ${(r.rows! / r.fwd!).toFixed(2)} | ${(r.fwdMs! / r.fwd!).toFixed(2)} | ${(r.fwdMs! / REQUESTS).toFixed(2)} | ${(r.cpuMs! / REQUESTS).toFixed(2)} | ${(clientMs / REQUESTS).toFixed(2)} | ${((r.cpuMs! + clientMs) / (r.wallS * 1000)).toFixed(2)} |`);
   console.log(`| ${r.clients === 1 ? '1 (sequential)' : r.clients} | ${(REQUESTS / r.wallS).toFixed(1)} | ${tps.toFixed(0)} | ${(tps / (seq.tokens / seq.wallS)).toFixed(2)} | ${pct(r.lat, 0.5).toFixed(1)} | ${pct(r.lat, 0.99).toFixed(1)} | ${dist} |`);
 }
-// Where a request's time goes on the server (same runs): forwards (with selection) and the rest of
-// the wall time (HTTP, JSON, tokenizer, scheduler, idle), per request; server CPU covers all threads.
-console.log('\n| clients | forwards | rows per forward | ms per forward | forward ms per request | other wall ms per request | server CPU ms per request |');
-console.log('|---|---|---|---|---|---|---|');
+// Where a request's time goes (same runs): forwards with selection (wall ms, summed over pool
+// workers), server CPU (all its threads) and the clients' CPU per request, and how many cores the
+// two processes kept busy (CPU / wall): at 2.0 a 2-core machine has nothing left to give.
+console.log('\n| clients | forwards | rows per forward | ms per forward | forward ms per request | server CPU ms per request | client CPU ms per request | cores busy |');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const l of server_) console.log(l);

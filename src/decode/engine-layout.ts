@@ -1,5 +1,4 @@
 import type { ForwardCall } from '../runtime/forward.ts';
-import { KvCache } from '../runtime/kv-cache.ts';
 import type { DecodeRow, RowStep } from './row.ts';
 
 /**
@@ -62,16 +61,4 @@ export function layoutCall(l: Layout, steps: (RowStep | undefined)[], guided: bo
     for (let i = 0; i < R; i++) head[r * R + i] = want[i] ?? want[0] ?? 0;
   });
   return { batch: nb, ids, positions: pos, start: A, keyMask, headRows: head };
-}
-
-/** A cache holding only the kept rows of `cache` (their K/V copied), for rows leaving mid-block. */
-export function compactCache(cache: KvCache, keep: boolean[]): KvCache {
-  const n = keep.filter(Boolean).length;
-  const out = new KvCache(cache.config, n, cache.capacity);
-  for (const [name, t] of Object.entries(cache.states)) {
-    const per = t.data.length / cache.batch, dst = out.states[name].data as Float32Array;
-    let j = 0;
-    keep.forEach((k, b) => { if (k) dst.set((t.data as Float32Array).subarray(b * per, (b + 1) * per), per * j++); });
-  }
-  return out;
 }

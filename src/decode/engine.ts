@@ -1,6 +1,6 @@
 import type { DeviceDecodeStep, LoadedModel } from '../runtime/loaded-model.ts';
 import { runDeviceStep, runForward, runForwardDecisions } from '../runtime/forward.ts';
-import { KvCache } from '../runtime/kv-cache.ts';
+import { giveKvArena, KvCache, takeKvArena, type KvArena } from '../runtime/kv-cache.ts';
 import { debugLog } from '../env.ts';
 import type { ResolvedOptions } from './options.ts';
 import type { RowDecision, StepKind } from './session.ts';
@@ -8,7 +8,7 @@ import { DecodeRow, type RowRoutine, type RowStep, type StepReply } from './row.
 import { lladaRow } from './llada-routines.ts';
 import { dreamRow } from './dream-routines.ts';
 import { LladaSelectStep } from './select-graph.ts';
-import { compactCache, layoutCall, layoutCanvas, makeLayout, sameLayout, type Layout } from './engine-layout.ts';
+import { layoutCall, layoutCanvas, makeLayout, sameLayout, type Layout } from './engine-layout.ts';
 
 /** Where a forward's decisions come from: host logits, the executor's fused head, or a device canvas. */
 export type HeadMode = 'logits' | 'decisions' | 'device';
@@ -93,6 +93,8 @@ export class DecodeEngine<T> {
   private readonly cached: boolean;
   private readonly compacts: boolean;
   private readonly selectSteps = new Map<string, LladaSelectStep>();
+  /** Memory of this engine's successive caches (kv-cache.ts). */
+  private readonly arena: KvArena;
   /** The layout is new: its first forward is everyone's refresh. */
   private fresh = false;
   private admitted = 0;
@@ -101,6 +103,7 @@ export class DecodeEngine<T> {
     this.head = headModeOf(model, opts);
     this.cached = opts.cache !== 'none';
     this.compacts = this.head !== 'device' && !model.backend.startsWith('cuda');
+    this.arena = takeKvArena(model);
   }
 
   /** Rows waiting, at a boundary or decoding. */
@@ -149,10 +152,12 @@ export class DecodeEngine<T> {
     return this.forward();
   }
 
-  /** Frees what the engine holds on the device. */
+  /** Frees what the engine holds on the device; its cache memory goes to the model's next engine. */
   dispose(): void {
     this.device?.dispose();
     this.device = undefined;
+    this.cache = undefined;
+    giveKvArena(this.model, this.arena);
   }
 
   /** Asks new rows for their first forward; rows with none finish at once. */
@@ -174,7 +179,7 @@ export class DecodeEngine<T> {
     if (sameLayout(this.layout, l)) return;
     this.layout = l;
     const guided = slots.filter((s) => s.row.opts.cfgScale > 0).length;
-    if (!this.cache || this.cache.batch !== slots.length + guided || this.cache.capacity !== l.L) this.cache = new KvCache(this.model.config, slots.length + guided, l.L);
+    if (!this.cache || this.cache.batch !== slots.length + guided || this.cache.capacity !== l.L) this.cache = new KvCache(this.model.config, slots.length + guided, l.L, this.arena);
     this.device?.dispose();
     this.device = undefined;
     if (this.head === 'device') {
@@ -189,7 +194,7 @@ export class DecodeEngine<T> {
   /** Keeps only the flagged rows of the layout and their K/V (host-resident caches). */
   private shrink(keep: boolean[]): void {
     const l = this.layout!;
-    this.cache = compactCache(this.cache!, keep);
+    this.cache = this.cache!.compacted(keep);
     this.layout = { rows: l.rows.filter((_, b) => keep[b]), off: l.off.filter((_, b) => keep[b]), L: l.L };
     this.cohort = this.cohort.filter((_, b) => keep[b]);
   }
@@ -261,7 +266,7 @@ export class DecodeEngine<T> {
     return live.map((x, b) => {
       if (!x) return undefined;
       const u = twin.get(b);
-      if (u === undefined) return { logits: (i: number) => at(b, i) };
+      if (u === undefined) return { logits: (i: number) => at(b, i), logitRows: (n: number) => out.subarray(b * R * V, (b * R + n) * V) };
       const scale = Math.fround(this.cohort[b].row.opts.cfgScale + 1);
       return {
         logits: (i: number) => {

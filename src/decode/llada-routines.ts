@@ -67,8 +67,12 @@ function selectWithIr(row: DecodeRow, irStep: LladaSelectStep, reply: StepReply,
   cands.forEach((p, i) => { pos[i] = p; cand[i] = 1; });
   let scores: Record<string, HostTensor>;
   if (reply.logits) {
-    const lg = new Float32Array(R * V);
-    cands.forEach((_, i) => lg.set(reply.logits!(i), i * V));
+    let lg: Float32Array;
+    if (reply.logitRows && cands.length) lg = reply.logitRows(R);
+    else {
+      lg = new Float32Array(R * V);
+      cands.forEach((_, i) => lg.set(reply.logits!(i), i * V));
+    }
     scores = { logits: { data: lg, shape: [1, R, V] } };
   } else {
     const d = reply.decisions!;

@@ -29,6 +29,8 @@ export interface RowStep {
 export interface StepReply {
   /** Logits of head i (guidance applied). */
   logits?: (i: number) => Float32Array;
+  /** Logits of heads [0, n) as one [n, vocab] view, where they lie contiguous (no guidance): no copy. */
+  logitRows?: (n: number) => Float32Array;
   /** The executor's fused-head argmax and its probability for head i. */
   decisions?: { x0: (i: number) => number; confidence: (i: number) => number };
   /** Decided (and committed to this row) by the device step. */

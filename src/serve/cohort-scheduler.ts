@@ -116,7 +116,7 @@ export class BatchScheduler extends RoundRobinScheduler<Row, Batch> {
   /** Shows an unanswered row its new canvas, and answers it once its text is final. */
   private changed(r: Row, b: Batch): void {
     if (r.done) return;
-    r.job.listener.onStep(r.canvas, { nfe: b.nfe, batchSize: b.rows.length });
+    if (r.job.steps !== false) r.job.listener.onStep(r.canvas, { nfe: b.nfe, batchSize: b.rows.length });
     if (isFinal(r.canvas, this.model.config.eosId, r.maskId)) this.finish(r, b);
   }
 

@@ -48,7 +48,7 @@ if (model) {
     }
     try {
       const deadline = m.timeLeftMs === undefined ? undefined : performance.now() + m.timeLeftMs;
-      handles.set(m.id, scheduler.submit({ ids: m.ids, options: m.options, listener: listener(m.id), deadline }));
+      handles.set(m.id, scheduler.submit({ ids: m.ids, options: m.options, listener: listener(m.id), deadline, steps: m.steps }));
     } catch (e) {
       post({ t: 'error', id: m.id, timeout: false, message: (e as Error).message });
     }

@@ -117,7 +117,9 @@ export async function handleGeneration(ctx: GenerationContext, kind: Kind, req: 
     },
   };
   try {
-    handle = ctx.scheduler.submit({ ids, options, listener, deadline: ctx.timeoutMs ? t0 + ctx.timeoutMs : undefined });
+    // A plain answer without stop strings needs only the final text: no work per step.
+    const steps = stream || stopStrings(b).length > 0;
+    handle = ctx.scheduler.submit({ ids, options, listener, deadline: ctx.timeoutMs ? t0 + ctx.timeoutMs : undefined, steps });
   } catch (e) {
     if (e instanceof QueueFullError) {
       reply.header('retry-after', '1');

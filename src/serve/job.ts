@@ -29,6 +29,11 @@ export interface DecodeJob {
   listener: RowListener;
   /** performance.now() after which the row is dropped with a TimeoutError. */
   deadline?: number;
+  /**
+   * false: the owner needs no onStep calls, only the final text (a plain answer without stop
+   * strings); a pool worker then sends nothing per step. Default: every step.
+   */
+  steps?: boolean;
 }
 
 /** A submitted job: cancel() drops the row at the next step (a client that went away). */

@@ -99,7 +99,7 @@ export class EngineScheduler extends RoundRobinScheduler<Row, DecodeEngine<Row>>
       }
       if (r.done) continue;
       const info = { nfe: s.row.nfe, batchSize: r.maxBatch };
-      r.job.listener.onStep(r.canvas, info);
+      if (r.job.steps !== false) r.job.listener.onStep(r.canvas, info);
       if (s.finished || isFinal(r.canvas, this.model.config.eosId, s.row.opts.maskId)) this.finish(r, info);
     }
     for (const s of st.finished) this.owner.delete(s.tag);

@@ -177,7 +177,7 @@ export class WorkerPoolScheduler implements Scheduler {
       j.worker = best;
       best.rows.set(j.id, j);
       const timeLeftMs = j.job.deadline === undefined ? undefined : j.job.deadline - performance.now();
-      this.send(best, { t: 'submit', id: j.id, ids: j.job.ids, options: j.job.options, timeLeftMs });
+      this.send(best, { t: 'submit', id: j.id, ids: j.job.ids, options: j.job.options, timeLeftMs, steps: j.job.steps });
     }
     this.gauges();
     if (this.isIdle()) for (const res of this.idle.splice(0)) res();

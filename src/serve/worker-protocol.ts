@@ -16,7 +16,7 @@ export interface WorkerInit {
 
 /** Server thread → worker. */
 export type ToWorker =
-  | { t: 'submit'; id: number; ids: number[]; options: GenerateOptions; /** ms left before the row times out (undefined: none) */ timeLeftMs?: number }
+  | { t: 'submit'; id: number; ids: number[]; options: GenerateOptions; /** ms left before the row times out (undefined: none) */ timeLeftMs?: number; steps?: boolean }
   | { t: 'cancel'; id: number };
 
 /** A scheduler's metrics call, relayed (SchedulerMetrics, by method). */

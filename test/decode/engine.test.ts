@@ -20,6 +20,8 @@ describe('the continuous-batching engine never changes an answer', () => {
           { prompt: PROMPTS[1], opts: { genLength: 16, blockLength: 8, cache, threshold: 0.6 }, at: 0 },
           { prompt: PROMPTS[2], opts: { genLength: 24, blockLength: 8, cache, steps: 12, ...(dream ? {} : { temperature: 0.7, seed: 3 }) }, at: 3 },
           { prompt: PROMPTS[3], opts: { genLength: 16, blockLength: 8, cache, ...(dream ? { alg: 'maskgit_plus' as const, steps: 16 } : { factor: 1 }) }, at: 9 },
+          // Guided (its unconditional twin rides after all rows; guidance needs cache none), beside rows that leave.
+          ...(dream || cache !== 'none' ? [] : [{ prompt: PROMPTS[1], opts: { genLength: 24, blockLength: 8, cache, threshold: 0.8, cfgScale: 1.5 }, at: 0 }]),
         ];
         const { e, rows } = runEngine(m, jobs);
         jobs.forEach((j, i) => {
