@@ -29,12 +29,13 @@ describe.each(['0', '2'])('fastdllm serve --workers %s in a child process', (wor
       const plain = PROMPTS.slice(1, 5).map((p) => client.completions.create({ model: 'x', prompt: p, max_tokens: 32 }));
       if (workers !== '0') expect(stdout).toContain(`(${workers} worker threads)`);
       // All four received: in the server's thread they wait behind the long one; with workers,
-      // some may already decode in the other worker.
+      // some may already decode in the other worker, or be answered.
       const waitQueued = async () => {
         for (let i = 0; i < 200; i++) {
           const m = await (await fetch(`${base}/metrics`)).text();
           const g = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(m)?.[1]);
-          if (workers === '0' ? g('fastdllm_queue_depth') === 4 : g('fastdllm_queue_depth') + g('fastdllm_running_batch_size') === 5) return;
+          const answered = Number(/^fastdllm_requests_total\{route="completion",status="200"\} (\d+)$/m.exec(m)?.[1] ?? 0);
+          if (workers === '0' ? g('fastdllm_queue_depth') === 4 : g('fastdllm_queue_depth') + g('fastdllm_running_batch_size') + answered >= 5) return;
           await new Promise((r) => setTimeout(r, 5));
         }
         throw new Error('the four requests never all arrived');

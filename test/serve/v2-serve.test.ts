@@ -52,6 +52,23 @@ describe('the server serves Fast-dLLM v2 models', () => {
   });
 });
 
+describe('a v2 model served by a pool worker', () => {
+  it('answers as in-process: the worker runs the same cohort scheduler over its own copy', async () => {
+    const s = createServer(model, { workers: 1 });
+    try {
+      await s.ready;
+      const b = await s.app.listen({ host: '127.0.0.1', port: 0 });
+      const r = await postRaw(b, '/v1/completions', JSON.stringify({ prompt: PROMPT, max_tokens: 64, threshold: 0.5 }));
+      const solo = await generate(model, PROMPT, { genLength: 64, threshold: 0.5 });
+      expect(r.status).toBe(200);
+      expect(r.json.choices[0].text).toBe(solo.text[0]);
+      expect(r.json.fastdllm.nfe).toBe(solo.nfe);
+    } finally {
+      await s.shutdown();
+    }
+  });
+});
+
 describe('a v1 model\'s server', () => {
   it('refuses small_block and block_cache, naming them', async () => {
     const s = await startServer({});

@@ -87,7 +87,13 @@ describe('pool workers: timeouts, shutdown, and when a pool is not used', () => 
   it('shutdown finishes what is in flight, then stops the worker threads', async () => {
     const s = await startServer({ workers: 2 });
     const inFlight = [0, 1, 2].map((i) => completion(s, { prompt: PROMPTS[i] }));
-    await new Promise((r) => setTimeout(r, 20));
+    // Shut down once the server has all three (queued, decoding or answered): later arrivals get a 503.
+    const has = async () => {
+      const text = await (await fetch(`${s.base}/metrics`)).text();
+      const v = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+      return v(/^fastdllm_queue_depth (\d+)$/m) + v(/^fastdllm_running_batch_size (\d+)$/m) + v(/^fastdllm_requests_total\{route="completion",status="200"\} (\d+)$/m);
+    };
+    for (let i = 0; i < 400 && (await has()) < 3; i++) await new Promise((r) => setTimeout(r, 5));
     await s.server.shutdown();
     const answers = await Promise.all(inFlight);
     for (const [i, a] of answers.entries()) expect(a.choices[0].text).toBe((await generate(s.model, PROMPTS[i], SETTINGS[0].opts)).text[0]);
