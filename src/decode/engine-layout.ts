@@ -1,5 +1,6 @@
 import type { ForwardCall } from '../runtime/forward.ts';
 import type { DecodeRow, RowStep } from './row.ts';
+import { fillHeadRows } from './head-rows.ts';
 
 /**
  * Where rows sit on the engine's shared canvas: row b's own position p is canvas index
@@ -58,7 +59,7 @@ export function layoutCall(l: Layout, steps: (RowStep | undefined)[], guided: bo
     keyMask.fill(1, r * L + off, r * L + off + row.length);
     const st = steps[b];
     const want = st ? st.heads.map((h) => off + st.a + h - A) : [];
-    for (let i = 0; i < R; i++) head[r * R + i] = want[i] ?? want[0] ?? 0;
+    fillHeadRows(head, r, R, want);
   });
   return { batch: nb, ids, positions: pos, start: A, keyMask, headRows: head };
 }

@@ -1,6 +1,7 @@
 import type { LoadedModel } from '../runtime/loaded-model.ts';
 import { runForward } from '../runtime/forward.ts';
 import { KvCache } from '../runtime/kv-cache.ts';
+import { fillHeadRows } from './head-rows.ts';
 
 /** Logits of the head rows of a call: rows(b, i) is batch row b's i-th wanted row. */
 export type V2Logits = (b: number, i: number) => Float32Array;
@@ -77,8 +78,7 @@ export class V2Canvas {
       // A call wholly inside a row's padding (a prefill call of blocks before its prompt) lets
       // the pad queries see the pad keys: a softmax over no key at all would not be finite.
       keyMask.fill(1, b * K + (K <= this.pad[b] ? 0 : this.pad[b]), (b + 1) * K);
-      const want = heads[b] ?? [];
-      for (let i = 0; i < R; i++) headRows[b * R + i] = want[i] ?? want[0] ?? 0;
+      fillHeadRows(headRows, b, R, heads[b] ?? []);
     }
     const logits = runForward(this.model, { batch: B, ids, positions, start, keyMask, headRows }, this.cache).data as Float32Array;
     return (b, i) => logits.subarray((b * R + i) * V, (b * R + i + 1) * V);

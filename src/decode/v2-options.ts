@@ -19,7 +19,7 @@ const V1_ONLY: [keyof GenerateOptions, string][] = [
 ];
 
 /** The last block end of a prompt of `lp` tokens: the cache it needs (REFERENCE-V2.md, step 2). */
-export function v2CanvasEnd(lp: number, genLength: number, bl: number): number {
+function v2CanvasEnd(lp: number, genLength: number, bl: number): number {
   return (Math.floor(genLength / bl) + Math.floor(lp / bl)) * bl;
 }
 

@@ -50,6 +50,11 @@ export type LeafOp = 'input' | 'param' | 'state';
 /** Every op a kernel computes: what each per-op table (rule, reference, CPU, CUDA, checks) covers. */
 export type ComputeOp = Exclude<OpKind, LeafOp>;
 
+/** Whether `op` is a leaf (see LeafOp): no kernel runs it. Narrows, so the other branch may index the per-op tables. */
+export function isLeaf(op: OpKind): op is LeafOp {
+  return op === 'input' || op === 'param' || op === 'state';
+}
+
 /**
  * Elementwise ops and their operand counts. Each target keeps one small table keyed by
  * ElementwiseOp (reference scalar, C++ body, CUDA expression, emulated scalar), so a new
@@ -283,7 +288,7 @@ export const OPERAND_CHECKS: { [K in ComputeOp]: OperandCheck | null } = {
 
 /** The operand check of `op`, or undefined when it has none (leaves and most ops). */
 export function operandCheck(op: OpKind): OperandCheck | undefined {
-  if (op === 'input' || op === 'param' || op === 'state') return undefined;
+  if (isLeaf(op)) return undefined;
   return OPERAND_CHECKS[op] ?? undefined;
 }
 

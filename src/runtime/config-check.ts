@@ -1,6 +1,32 @@
 import type { Checkpoint } from '../io/checkpoint.ts';
 import { CheckpointError } from '../io/errors.ts';
+import type { TensorInfo } from '../io/safetensors.ts';
 import { buildForwardGraph, type DecoderConfig, type ModelDefinition } from '../models/define.ts';
+
+/** What a tensor check names in its errors: the model directory, its config.json (path and keys), the architecture. */
+export interface ConfigFit {
+  dir: string;
+  file: string;
+  hf: Record<string, unknown>;
+  architecture: string;
+}
+
+/**
+ * The checkpoint's entry for weight `name`, after checking it is there with the shape the config
+ * implies: the one check of a tensor against the config, made on the probe graphs below before
+ * the model's graph is built and again on every weight a load reads (model-source.ts), so both
+ * refuse alike. Errors name the file, the tensor and, where one explains it, the config.json key.
+ */
+export function checkedTensor(ckpt: Checkpoint, name: string, shape: readonly number[], fit: ConfigFit): TensorInfo {
+  if (!ckpt.has(name)) throw new CheckpointError(`${fit.dir}: tensor '${name}' missing from the checkpoint (needed by ${fit.architecture} with this config.json)`, fit.dir, name);
+  const info = ckpt.info(name);
+  if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+    const keys = shape.flatMap((d, i) => (d !== info.shape[i] ? keysWithValue(fit.hf, d) : []));
+    const why = keys.length ? ` (${fit.file}: ${[...new Set(keys)].map((k) => `key '${k}' is ${fit.hf[k]}`).join(', ')})` : '';
+    throw new CheckpointError(`${info.file}: tensor '${name}' has shape [${info.shape}], config.json implies [${shape}]${why}`, info.file, name);
+  }
+  return info;
+}
 
 /**
  * Checks a config.json against its checkpoint before the model's graph is built: a config whose
@@ -12,20 +38,13 @@ import { buildForwardGraph, type DecoderConfig, type ModelDefinition } from '../
  *  - the checkpoint has exactly `nLayers` layers of that pattern.
  * Errors name the tensor and, where one explains it, the config.json key.
  */
-export function checkConfigAgainstCheckpoint(def: ModelDefinition<DecoderConfig>, config: DecoderConfig, hf: Record<string, unknown>, file: string, ckpt: Checkpoint, dir: string): void {
+export function checkConfigAgainstCheckpoint(def: ModelDefinition<DecoderConfig>, config: DecoderConfig, ckpt: Checkpoint, fit: ConfigFit): void {
+  const { hf, file } = fit;
   const hasWeight = (n: string) => ckpt.has(n);
   const params = (layers: number) => new Map(buildForwardGraph(def, { ...config, nLayers: layers }, { hasWeight }).ofKind('param').map((n) => [n.attrs.name as string, n.shape as number[]]));
   const one = params(1), two = params(2);
   const probe = config.nLayers >= 2 ? two : one;
-  for (const [name, shape] of probe) {
-    if (!ckpt.has(name)) throw new CheckpointError(`${dir}: tensor '${name}' missing from the checkpoint (needed by ${def.architecture} with this config.json)`, dir, name);
-    const info = ckpt.info(name);
-    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-      const keys = shape.flatMap((d, i) => (d !== info.shape[i] ? keysWithValue(hf, d) : []));
-      const why = keys.length ? ` (${file}: ${[...new Set(keys)].map((k) => `key '${k}' is ${hf[k]}`).join(', ')})` : '';
-      throw new CheckpointError(`${info.file}: tensor '${name}' has shape [${info.shape}], config.json implies [${shape}]${why}`, info.file, name);
-    }
-  }
+  for (const [name, shape] of probe) checkedTensor(ckpt, name, shape, fit);
   // Layer names: a weight of layer 1 is a weight of layer 0 with its index changed.
   const layerNames = [...two.keys()].filter((n) => !one.has(n));
   const pattern = layerNames.map((n1) => layerPattern(n1, one)).find((p) => p !== undefined);

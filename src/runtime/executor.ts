@@ -1,4 +1,5 @@
 import type { Graph } from '../ir/graph.ts';
+import { isLeaf } from '../ir/ops.ts';
 import { resolveShape } from '../ir/shape.ts';
 import { numel } from '../util/math.ts';
 import { allocBuf, type Buf, type HostTensor } from './buffers.ts';
@@ -56,7 +57,7 @@ export class GraphExecutor {
     // Node i is step i (nodes are in topological order, ids dense), touching itself and its inputs.
     const last = lastTouch(graph.nodes.map((n) => [n.id, ...n.inputs]), Object.values(graph.outputs));
     const lastUse = graph.nodes.map((n) => last.get(n.id)!);
-    const kernels = graph.nodes.map((n) => (n.op === 'input' || n.op === 'param' || n.op === 'state' ? null : prepared.kernelFor(n)));
+    const kernels = graph.nodes.map((n) => (isLeaf(n.op) ? null : prepared.kernelFor(n)));
     return new GraphExecutor(graph, kernels, weights, lastUse, opts.poison ?? knobs.poison ?? true);
   }
 

@@ -8,7 +8,7 @@ import { env, debugLog } from '../env.ts';
 import type { DecoderConfig, ModelDefinition } from '../models/define.ts';
 import { buildModelGraph, readModelConfig } from './config-graph.ts';
 import type { WeightSource } from './executor.ts';
-import { checkConfigAgainstCheckpoint } from './config-check.ts';
+import { checkConfigAgainstCheckpoint, checkedTensor, type ConfigFit } from './config-check.ts';
 import { STORED_BYTES, type StoredFloat, type TensorReader } from './tensor-reader.ts';
 
 /** The GPU precision a checkpoint runs in unless one is asked for, and why. */
@@ -22,26 +22,32 @@ export interface ModelSource {
   definition: ModelDefinition<DecoderConfig>;
   config: DecoderConfig;
   graph: Graph;
-  /** Reads a weight as f32, checking it exists and has the shape the graph expects. */
+  /** Reads a weight as f32, checking it exists and has the shape the graph expects (checkedTensor). */
   weights: WeightSource;
   /** The same weights in their stored dtype, row range by row range (what the GPU loader streams). */
   reader: TensorReader;
-  /** The precision the checkpoint's dtype implies (checkpointPrecision). */
-  stored: PrecisionChoice;
+  /**
+   * The precision the checkpoint's dtype implies (checkpointPrecision), worked out when called
+   * (while the source is open): it reads every tensor's dtype, opening every shard, which only a
+   * GPU load that was not told a precision needs (the CPU runs f32).
+   */
+  stored(): PrecisionChoice;
 }
 
 /**
  * The precision a GPU load of this model directory runs in by default: the checkpoint's, as
  * checkpointPrecision decides; bf16 for a directory without weights (a config alone, as
- * `inspect` and `tune` take one, describes the model as it is published: bf16).
+ * `inspect` and `tune` take one, describes the model as it is published: bf16). `shared` opens
+ * (once) a checkpoint of `dir` that the caller reads again and closes itself, so it is opened
+ * once; without it the checkpoint is opened here and closed.
  */
-export function storedPrecision(dir: string): 'f32' | 'bf16' {
+export function storedPrecision(dir: string, shared?: () => Checkpoint): 'f32' | 'bf16' {
   if (!existsSync(join(dir, 'config.json')) || !hasCheckpoint(dir)) return 'bf16';
-  const ckpt = Checkpoint.open(dir);
+  const ckpt = shared ? shared() : Checkpoint.open(dir);
   try {
     return checkpointPrecision(ckpt, readModelConfig(dir).hf).precision;
   } finally {
-    ckpt.close();
+    if (!shared) ckpt.close();
   }
 }
 
@@ -69,25 +75,22 @@ export function checkpointPrecision(ckpt: Checkpoint, hf: Record<string, unknown
 
 /**
  * Opens a checkpoint directory, builds the model's graph with the DSL and fuses it, then hands
- * it to `build` (the CPU or the CUDA executor) and closes the checkpoint, whatever happens.
+ * it to `build` (the CPU or the CUDA executor) and closes the checkpoint, whatever happens. The
+ * graph is built once per load; the config check before it builds one- and two-layer probes
+ * only, so that a config the checkpoint does not fit is refused before the full build.
  */
 export async function withModelSource<T>(dir: string, definition: ModelDefinition<any> | undefined, build: (src: ModelSource) => Promise<T>): Promise<T> {
   const m = readModelConfig(dir, { definition });
   const { file, hf, definition: def, config } = m;
   const ckpt = Checkpoint.open(dir);
   try {
-    checkConfigAgainstCheckpoint(def, config, hf, file, ckpt, dir);
+    const fit: ConfigFit = { dir, file, hf, architecture: def.architecture };
+    checkConfigAgainstCheckpoint(def, config, ckpt, fit);
     const { graph } = buildModelGraph(m, (n) => ckpt.has(n));
     // FASTDLLM_DEBUG=3, for both targets: the fused graph the CPU module or the CUDA plan is made from.
     if (env.debug >= 3) debugLog(3, `fused IR of ${dir}:\n${printGraph(graph)}`);
-    const checked = (name: string, shape: readonly number[]) => {
-      if (!ckpt.has(name)) throw new CheckpointError(`${dir}: tensor '${name}' missing from the checkpoint (needed by ${def.architecture} with this config.json)`, dir, name);
-      const info = ckpt.info(name);
-      if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-        throw new CheckpointError(`${info.file}: tensor '${name}' has shape [${info.shape}], config.json implies [${shape}]`, info.file, name);
-      }
-      return info;
-    };
+    // Every weight read is checked as the probes were (the layers past them are checked only here).
+    const checked = (name: string, shape: readonly number[]) => checkedTensor(ckpt, name, shape, fit);
     const weights: WeightSource = (name, shape) => {
       checked(name, shape);
       return ckpt.readF32(name);
@@ -106,7 +109,7 @@ export async function withModelSource<T>(dir: string, definition: ModelDefinitio
         ckpt.readBytes(name, r0 * rowBytes, dst);
       },
     };
-    return await build({ definition: def, config, graph, weights, reader, stored: checkpointPrecision(ckpt, hf) });
+    return await build({ definition: def, config, graph, weights, reader, stored: () => checkpointPrecision(ckpt, hf) });
   } finally {
     ckpt.close();
   }

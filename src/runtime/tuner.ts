@@ -1,6 +1,6 @@
 import type { Graph } from '../ir/graph.ts';
-import { CPU_PRELUDE } from '../codegen/cpu/prelude.ts';
-import { packedWeights } from '../codegen/cpu/render.ts';
+import { cpuPrelude } from '../codegen/cpu/prelude.ts';
+import { packedLength, packedWeights } from '../codegen/cpu/render.ts';
 import { DEFAULT_GEMM, gemmKey, gemmSpace, type CpuGemmConfig } from '../codegen/cpu/tuning.ts';
 import { debugLog } from '../env.ts';
 import { median } from '../util/math.ts';
@@ -32,14 +32,14 @@ export async function tuneGemms(shapes: { n: number; k: number }[], opts: { toke
       bodies.push(`extern "C" void ${sym}(const float* x, const float* wp, float* out, int64_t m) { fd::gemm_packed<${s.n}, ${s.k}, false, false, ${c.kb}, ${c.mr}>(x, wp, nullptr, nullptr, out, m); }`);
     }
   }
-  const { lib } = await compileCpuModule(`// fastdllm GEMM tuning module\n${CPU_PRELUDE}\n${bodies.join('\n')}\n`, opts.cxx);
+  const { lib } = await compileCpuModule(`// fastdllm GEMM tuning module\n${cpuPrelude()}\n${bodies.join('\n')}\n`, opts.cxx);
   const results: CpuTuneResult[] = [];
   for (const s of shapes) {
     const key = gemmKey(s.n, s.k);
     const maxM = Math.max(...opts.tokens);
     const x = Float32Array.from({ length: maxM * s.k }, (_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
     const w = Float32Array.from({ length: s.n * s.k }, (_, i) => ((i * 40503) % 1000) / 1000 - 0.5);
-    const wp = new Float32Array(Math.ceil(s.n / 16) * 16 * s.k);
+    const wp = new Float32Array(packedLength(s.n, s.k));
     lib.func(`tpack_n${s.n}_k${s.k}`, 'void', ['const float *', 'float *'])(w, wp);
     const out = new Float32Array(maxM * s.n);
     const trials: CpuTuneTrial[] = [];

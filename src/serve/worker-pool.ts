@@ -20,8 +20,9 @@ const AUTO_POOL_MAX_WEIGHT_BYTES = 256 * 1024 * 1024;
  * How many pool workers `workers: 'auto'` means for a model: one per core (at most 8) on the CPU
  * when the model is small enough to hold a copy per worker and a fresh thread can load it (a
  * built-in architecture); otherwise 0, decoding in the server's thread (a GPU, a big model).
+ * The cores are the machine's, or fewer when FASTDLLM_THREADS says so.
  */
-export function autoWorkers(model: LoadedModel, cores = availableParallelism()): number {
+export function autoWorkers(model: LoadedModel, cores = Math.min(availableParallelism(), env.threads)): number {
   if (!poolable(model) || cores < 2) return 0;
   const bytes = 4 * model.graph.ofKind('param').reduce((s, p) => s + numel(p.shape as number[]), 0);
   return bytes <= AUTO_POOL_MAX_WEIGHT_BYTES ? Math.min(cores, 8) : 0;

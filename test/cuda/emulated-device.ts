@@ -5,6 +5,7 @@ import type { ElementwiseOp } from '../../src/ir/ops.ts';
 import type { ParamBlock } from '../../src/runtime/ffi/cuda-driver.ts';
 import type { CudaContext, DeviceInfo } from '../../src/runtime/cuda/context.ts';
 import { ruleOfDeviceArgs, selectIndices } from '../../src/ir/select-rule.ts';
+import { bf16BitsToF32, f32ToBf16Bits } from '../../src/util/half.ts';
 
 /**
  * A CPU stand-in for CudaContext: device memory is host memory behind fake addresses, and each
@@ -105,7 +106,7 @@ export class EmulatedDevice {
         const f32 = new Float32Array(bits.length);
         const u = new Uint32Array(f32.buffer);
         for (let i = 0; i < bits.length; i++) u[i] = bits[i] << 16;
-        this.flushes.push(() => { for (let i = 0; i < bits.length; i++) bits[i] = bfBits(f32[i]); });
+        this.flushes.push(() => { for (let i = 0; i < bits.length; i++) bits[i] = f32ToBf16Bits(f32[i]); });
         this.decoded.set(p, f32);
         return f32;
       }
@@ -426,16 +427,6 @@ export const EMULATED_ELEMENTWISE: Record<ElementwiseOp, (a: number, b: number) 
   silu_mul: (a, b) => silu(a) * b,
   gelu: (a) => 0.5 * a * (1 + Math.tanh(0.7978845608028654 * (a + 0.044715 * a * a * a))),
 };
-const F32 = new Float32Array(1), U32 = new Uint32Array(F32.buffer);
-/** bf16 rounding (nearest even) of one value, as fd::f2bf. */
-function bfBits(x: number): number {
-  F32[0] = x;
-  const u = U32[0];
-  if ((u & 0x7f800000) === 0x7f800000 && (u & 0x7fffff) !== 0) return ((u >>> 16) | 0x40) & 0xffff;
-  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
-}
-function bf(x: number): number {
-  U32[0] = bfBits(x) << 16;
-  return F32[0];
-}
+/** One value rounded to bf16 (nearest even, NaN kept), as fd::f2bf then back to f32. */
+const bf = (x: number) => bf16BitsToF32(f32ToBf16Bits(x));
 

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { loadCudaModel, type CudaModel } from '../../src/runtime/cuda/model.ts';
 import { checkCaseOn } from '../decode/check-case.ts';
 import { compareVector, runVector } from '../helpers/forward-vector.ts';
-import { loadCases, loadForwardGolden, modelDir, type GoldenCase } from '../helpers/golden.ts';
+import { loadCases, loadForwardGolden, modelDir } from '../helpers/golden.ts';
+import { cached } from '../helpers/cached.ts';
+import { groupBy } from '../helpers/group-by.ts';
 import { GPU, describeGated } from '../helpers/gates.ts';
 
 /**
@@ -12,12 +14,7 @@ import { GPU, describeGated } from '../helpers/gates.ts';
  * Models load as the runtime loads them for decoding (headOutputs 'both'): LLaDA's greedy
  * steps then decide from the fused head's x0 and confidence, reading back no logits.
  */
-const models = new Map<string, Promise<CudaModel>>();
-const model = (name: string) => {
-  let m = models.get(name);
-  if (!m) models.set(name, (m = loadCudaModel(modelDir(name), { precision: 'f32', headOutputs: 'both' })));
-  return m;
-};
+const model = cached((name: string): Promise<CudaModel> => loadCudaModel(modelDir(name), { precision: 'f32', headOutputs: 'both' }));
 
 describeGated(GPU, 'GPU (f32) forward vs golden logits', () => {
   for (const [name, g] of Object.entries(loadForwardGolden())) {
@@ -34,8 +31,7 @@ const EVERY = Number(process.env.FASTDLLM_GOLDEN_EVERY ?? 1);
 describeGated(GPU, 'GPU (f32) golden decoding cases: the CPU\'s tokens and nfe', () => {
   for (const family of ['llada', 'dream'] as const) {
     const cases = loadCases(family).filter((_, i) => i % EVERY === 0);
-    const groups = new Map<string, GoldenCase[]>();
-    for (const c of cases) groups.set(`${c.model} ${c.routine}`, [...(groups.get(`${c.model} ${c.routine}`) ?? []), c]);
+    const groups = groupBy(cases, (c) => `${c.model} ${c.routine}`);
     for (const [key, group] of groups) {
       it(`${family} ${key}: ${group.length} cases`, async () => {
         const failures: string[] = [];

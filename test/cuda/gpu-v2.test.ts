@@ -3,7 +3,9 @@ import { decodeIdsToEnd } from '../../src/decode/generate.ts';
 import type { CudaPrecision } from '../../src/codegen/cuda/types.ts';
 import { loadCudaModel, type CudaModel } from '../../src/runtime/cuda/model.ts';
 import { checkV2Case, v2CaseOptions } from '../decode/v2-check.ts';
-import { fixtureModelDir, loadV2Cases, type V2Case } from '../helpers/v2-fixtures.ts';
+import { fixtureModelDir, loadV2Cases, onePerPromptLength, v2Groups, type V2Case } from '../helpers/v2-fixtures.ts';
+import { cached } from '../helpers/cached.ts';
+import { groupBy } from '../helpers/group-by.ts';
 import { GPU, describeGated } from '../helpers/gates.ts';
 
 /**
@@ -16,26 +18,18 @@ import { GPU, describeGated } from '../helpers/gates.ts';
 const EVERY = Number(process.env.FASTDLLM_GOLDEN_EVERY ?? 1);
 const cases = loadV2Cases();
 
-const models = new Map<string, Promise<CudaModel>>();
-const model = (name: string, precision: CudaPrecision = 'f32') => {
-  const key = `${name} ${precision}`;
-  let m = models.get(key);
-  if (!m) models.set(key, (m = loadCudaModel(fixtureModelDir(name), { precision, headOutputs: 'both' })));
-  return m;
-};
+const loaded = cached((name: string, precision: CudaPrecision): Promise<CudaModel> => loadCudaModel(fixtureModelDir(name), { precision, headOutputs: 'both' }));
+const model = (name: string, precision: CudaPrecision = 'f32') => loaded(name, precision);
 
 /** Cases of one model and parameter set with different prompt lengths (at most 4), block cache preferred. */
 function batchRows(): V2Case[] {
-  const groups = new Map<string, V2Case[]>();
-  for (const c of cases) groups.set(`${c.model} ${JSON.stringify(c.params)}`, [...(groups.get(`${c.model} ${JSON.stringify(c.params)}`) ?? []), c]);
-  const distinct = (g: V2Case[]) => [...new Map(g.map((c) => [c.prompt.length, c])).values()].slice(0, 4);
+  const distinct = (g: V2Case[]) => onePerPromptLength(g).slice(0, 4);
   const score = (g: V2Case[]) => distinct(g).length * 2 + (g[0].params.use_block_cache ? 1 : 0);
-  return distinct([...groups.values()].sort((a, b) => score(b) - score(a))[0]);
+  return distinct([...v2Groups(cases).values()].sort((a, b) => score(b) - score(a))[0]);
 }
 
 describeGated(GPU, 'GPU (f32) Fast-dLLM v2 golden cases: tokens, nfe and step positions', () => {
-  const byModel = new Map<string, V2Case[]>();
-  cases.filter((_, i) => i % EVERY === 0).forEach((c) => byModel.set(c.model, [...(byModel.get(c.model) ?? []), c]));
+  const byModel = groupBy(cases.filter((_, i) => i % EVERY === 0), (c) => c.model);
   for (const [name, group] of byModel) {
     it(`${name}: ${group.length} cases`, async () => {
       const m = await model(name);

@@ -1,19 +1,12 @@
 import { decodeIds } from '../../src/decode/generate.ts';
-import { loadHostModel } from '../../src/runtime/model.ts';
 import type { LoadedModel } from '../../src/runtime/loaded-model.ts';
 import { caseOptions } from '../helpers/case-options.ts';
-import { modelDir, type GoldenCase } from "../helpers/golden.ts";
-
-const models = new Map<string, Promise<LoadedModel>>();
-const model = (name: string) => {
-  let m = models.get(name);
-  if (!m) models.set(name, (m = loadHostModel(modelDir(name), { backend: 'native' })));
-  return m;
-};
+import type { GoldenCase } from '../helpers/golden.ts';
+import { hostModel } from '../helpers/cached.ts';
 
 /** Decodes one case on the CPU and returns what differs from the vectors (empty when exact). */
 export async function checkCase(c: GoldenCase): Promise<string[]> {
-  return checkCaseOn(await model(c.model), c);
+  return checkCaseOn(await hostModel(c.model), c);
 }
 
 /** Decodes one case with a loaded model (CPU or GPU) and returns what differs (empty when exact). */

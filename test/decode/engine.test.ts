@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeIdsToEnd } from '../../src/decode/generate.ts';
 import type { GenerateOptions } from '../../src/decode/options.ts';
 import { loadHostModel } from '../../src/runtime/model.ts';
+import { DEFAULT_MODEL_DIR } from '../../src/api.ts';
 import { modelDir } from '../helpers/golden.ts';
 import { runEngine, type EngineJob } from '../helpers/engine-run.ts';
 
@@ -53,5 +54,18 @@ describe('the continuous-batching engine never changes an answer', () => {
         expect(cut.rows[i].row.nfe).toBe(all.rows[i].row.nfe);
       }
     }
+  }, 60_000);
+
+  it('a long prompt beside a long generation: their shared canvas outgrows the model\'s context, each row still equals its solo decode', async () => {
+    const m = await loadHostModel(DEFAULT_MODEL_DIR, { backend: 'native' });
+    // Blocks start at one canvas index, so the short prompt is padded by the long one's length:
+    // 400 + 256 positions in a model of 512, though each row alone fits.
+    const jobs: Job[] = [
+      { prompt: Array.from({ length: 400 }, (_, i) => 10 + (i % 50)), opts: { genLength: 32, blockLength: 32, cache: 'dual', steps: 32 }, at: 0 },
+      { prompt: [11, 12, 13], opts: { genLength: 256, blockLength: 32, cache: 'dual', steps: 256 }, at: 0 },
+    ];
+    expect(jobs[0].prompt.length + jobs[1].opts.genLength!).toBeGreaterThan(m.config.maxSeqLen);
+    const { rows } = runEngine(m, jobs);
+    jobs.forEach((j, i) => expect(rows[i].row.generated(), `job ${i}`).toEqual(decodeIdsToEnd(m, [j.prompt], j.opts).tokens[0]));
   }, 60_000);
 });

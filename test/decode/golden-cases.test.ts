@@ -1,14 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { checkCase } from './check-case.ts';
-import { loadCases, type GoldenCase } from '../helpers/golden.ts';
+import { loadCases } from '../helpers/golden.ts';
+import { groupBy } from '../helpers/group-by.ts';
 
 for (const family of ['llada', 'dream'] as const) {
   const cases = loadCases(family);
-  const groups = new Map<string, GoldenCase[]>();
-  for (const c of cases) {
-    const key = `${c.model} ${c.routine}`;
-    groups.set(key, [...(groups.get(key) ?? []), c]);
-  }
+  const groups = groupBy(cases, (c) => `${c.model} ${c.routine}`);
   describe(`${family} golden decoding cases (${cases.length})`, () => {
     for (const [key, group] of groups) {
       it(`${key}: ${group.length} cases give the expected tokens, nfe and steps`, async () => {

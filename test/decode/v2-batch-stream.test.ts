@@ -1,27 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { decodeIds } from '../../src/decode/generate.ts';
 import { generateStream } from '../../src/api.ts';
-import { loadHostModel } from '../../src/runtime/model.ts';
-import type { LoadedModel } from '../../src/runtime/loaded-model.ts';
 import { v2CaseOptions } from './v2-check.ts';
-import { fixtureModelDir, loadV2Cases, v2ModelWithTokenizer as withTokenizer, type V2Case } from '../helpers/v2-fixtures.ts';
+import { loadV2Cases, onePerPromptLength, v2Groups, v2ModelWithTokenizer as withTokenizer, type V2Case } from '../helpers/v2-fixtures.ts';
+import { hostModel as host } from '../helpers/cached.ts';
 
 const cases = loadV2Cases();
-const hosts = new Map<string, Promise<LoadedModel>>();
-const host = (name: string) => {
-  if (!hosts.has(name)) hosts.set(name, loadHostModel(fixtureModelDir(name), { backend: 'native' }));
-  return hosts.get(name)!;
-};
 
-/** Cases sharing model and parameters, one per prompt length. */
+/** Cases sharing model and parameters, one per prompt length (groups of at least 3). */
 function groups(): V2Case[][] {
-  const by = new Map<string, Map<number, V2Case>>();
-  for (const c of cases) {
-    const k = `${c.model} ${JSON.stringify(c.params)}`;
-    if (!by.has(k)) by.set(k, new Map());
-    by.get(k)!.set(c.prompt.length, c);
-  }
-  return [...by.values()].map((m) => [...m.values()]).filter((g) => g.length >= 3);
+  return [...v2Groups(cases).values()].map(onePerPromptLength).filter((g) => g.length >= 3);
 }
 
 /** Per row, its block/sub steps as (kind, absolute positions): what the vectors list for those kinds. */

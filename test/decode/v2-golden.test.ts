@@ -1,23 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { decodeIds, decodeIdsToEnd } from '../../src/decode/generate.ts';
 import { loadHostModel } from '../../src/runtime/model.ts';
-import type { LoadedModel } from '../../src/runtime/loaded-model.ts';
 import { checkV2Case, v2CaseOptions } from './v2-check.ts';
-import { fixtureModelDir, loadV2Cases, type V2Case } from '../helpers/v2-fixtures.ts';
+import { fixtureModelDir, loadV2Cases, v2Groups, type V2Case } from '../helpers/v2-fixtures.ts';
+import { hostModel as model } from '../helpers/cached.ts';
+import { groupBy } from '../helpers/group-by.ts';
 import { modelDir } from '../helpers/golden.ts';
 import { cli } from '../helpers/cli.ts';
 
 const cases = loadV2Cases();
-const models = new Map<string, Promise<LoadedModel>>();
-const model = (name: string) => {
-  let m = models.get(name);
-  if (!m) models.set(name, (m = loadHostModel(fixtureModelDir(name), { backend: 'native' })));
-  return m;
-};
 
 describe(`Fast-dLLM v2 golden cases (${cases.length})`, () => {
-  const byModel = new Map<string, V2Case[]>();
-  for (const c of cases) byModel.set(c.model, [...(byModel.get(c.model) ?? []), c]);
+  const byModel = groupBy(cases, (c) => c.model);
   it('covers every kind of forward, both cache settings, finishes and every prompt-length class', () => {
     expect(cases.length).toBe(1355);
     expect(new Set(cases.flatMap((c) => c.steps.map((s) => s.kind)))).toEqual(new Set(['prefill', 'block', 'sub', 'commit']));
@@ -42,14 +36,9 @@ describe(`Fast-dLLM v2 golden cases (${cases.length})`, () => {
 
 /** Cases of one model and parameter set with the most distinct prompt lengths (block cache and a finish preferred). */
 function batchGroup(): V2Case[] {
-  const groups = new Map<string, V2Case[]>();
-  for (const c of cases) {
-    const k = `${c.model} ${JSON.stringify(c.params)}`;
-    groups.set(k, [...(groups.get(k) ?? []), c]);
-  }
   const score = (g: V2Case[]) => new Set(g.map((c) => c.prompt.length)).size * 4
     + (g[0].params.use_block_cache ? 2 : 0) + (g.some((c) => c.generated.includes(c.params.stop_id)) ? 1 : 0);
-  return [...groups.values()].sort((a, b) => score(b) - score(a))[0];
+  return [...v2Groups(cases).values()].sort((a, b) => score(b) - score(a))[0];
 }
 
 describe('Fast-dLLM v2 batches and options', () => {

@@ -22,6 +22,7 @@ export function runVector(model: LoadedModel, v: ForwardVector): HostTensor {
   return runForward(model, { batch: 1, ids: Int32Array.from(v.input_ids), positions: iota(s, s + T), start: s, keyMask: new Uint8Array(L).fill(1), headRows: iota(0, T) }, cache);
 }
 
+/** A forward's logits against a golden vector: head and tail rows, row sums, argmax and whole-tensor sums. */
 export function compareVector(out: HostTensor, v: ForwardVector): void {
   const [T, V] = v.logits.shape;
   expect(out.shape).toEqual([1, T, V]);
@@ -44,7 +45,7 @@ export function compareVector(out: HostTensor, v: ForwardVector): void {
  * per element (the golden tolerance) the sums of |x| and x^2 could move by at most that
  * fraction of their size, and measured (CPU backends, every fixture) they move by at most 1.1e-7.
  */
-export function checkSums(data: ArrayLike<number> & Iterable<number>, ref: { sum: number; abs_sum: number; sq_sum: number }): void {
+function checkSums(data: ArrayLike<number> & Iterable<number>, ref: { sum: number; abs_sum: number; sq_sum: number }): void {
   let sum = 0, abs = 0, sq = 0;
   for (const x of data) { sum += x; abs += Math.abs(x); sq += x * x; }
   expect(Math.abs(abs - ref.abs_sum), `abs_sum ${abs} vs ${ref.abs_sum}`).toBeLessThan(1e-5 * ref.abs_sum);

@@ -4,11 +4,13 @@ import { gunzipSync } from 'node:zlib';
 
 /** Paths and loaders of the golden fixtures (copied from shared/golden). */
 export const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
+/** A fixture model's directory by its name (dir) in test/fixtures/models. */
 export const modelDir = (name: string) => join(FIXTURES, 'models', name);
 
 /** A fixture JSON file, stored gzipped (`name.gz`) to keep the repository light. */
 export const readFixtureJson = (name: string) => JSON.parse(gunzipSync(readFileSync(join(FIXTURES, `${name}.gz`))).toString('utf8'));
 
+/** One forward of forward.json: the call, its inputs and the logits to match (head and tail rows, checksums). */
 export interface ForwardVector {
   call: 'full' | 'prefix' | 'dual';
   input_ids: number[];
@@ -25,12 +27,15 @@ export interface ForwardVector {
   };
 }
 
+/** A fixture model's forward vectors (forward.json). */
 export interface ForwardModel { family: string; vocab_size: number; mask_id: number; eos_id: number; vectors: ForwardVector[] }
 
+/** forward.json's vectors per fixture model name. */
 export function loadForwardGolden(): Record<string, ForwardModel> {
   return readFixtureJson('forward.json').models;
 }
 
+/** One v1 decoding vector (llada_cases.json, dream_cases.json): options, output, nfe and per-step positions. */
 export interface GoldenCase {
   id: string;
   family: 'llada' | 'dream';
@@ -45,6 +50,7 @@ export interface GoldenCase {
   steps: { kind: string; n: number; pos: number[] }[];
 }
 
+/** The v1 decoding vectors of one family. */
 export function loadCases(family: 'llada' | 'dream'): GoldenCase[] {
   return readFixtureJson(`${family}_cases.json`).cases;
 }

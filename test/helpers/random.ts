@@ -4,6 +4,7 @@ export const TEST_SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2
 /** mulberry32, the one the task generator uses (one definition in the repo). */
 export { makeRng as mulberry } from '../../src/eval/arith-task.ts';
 
+/** n uniform values in [-scale, scale) from `rnd`. */
 export function randomF32(n: number, rnd: () => number, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => (rnd() * 2 - 1) * scale);
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES, modelDir, readFixtureJson } from './golden.ts';
 import { byteTokenizerJson } from './byte-tokenizer.ts';
+import { groupBy } from './group-by.ts';
 import { loadModel, type Model } from '../../src/api.ts';
 
 /** One Fast-dLLM v2 vector (REFERENCE-V2.md, "Vectors"). */
@@ -26,6 +27,15 @@ export interface V2Case {
 export function loadV2Cases(): V2Case[] {
   return readFixtureJson('v2_cases.json').cases;
 }
+
+/** A v2 case's model and parameters: the cases of one key decode together as one batch. */
+export const v2ParamsKey = (c: V2Case) => `${c.model} ${JSON.stringify(c.params)}`;
+
+/** The cases of each model and parameter set (groupBy's order: first seen first). */
+export const v2Groups = (cases: V2Case[]) => groupBy(cases, v2ParamsKey);
+
+/** One case per prompt length, in the order the lengths first come (the last case of a length wins). */
+export const onePerPromptLength = (cases: V2Case[]) => [...new Map(cases.map((c) => [c.prompt.length, c])).values()];
 
 interface ManifestEntry { name: string; dir: string; weights?: string }
 

@@ -3,7 +3,7 @@ import { CPU_ELEMENTWISE, CPU_KERNELS } from '../../src/codegen/cpu/render.ts';
 import { CUDA_NODE_KERNELS } from '../../src/codegen/cuda/render-node.ts';
 import { CUDA_ELEMENTWISE } from '../../src/codegen/cuda/small-kernels.ts';
 import { GraphBuilder } from '../../src/ir/builder.ts';
-import { ELEMENTWISE_ARITY, OP_KINDS, OP_RULES, OPERAND_CHECKS, type ComputeOp, type ElementwiseOp, type OpKind } from '../../src/ir/ops.ts';
+import { ELEMENTWISE_ARITY, isLeaf, OP_KINDS, OP_RULES, OPERAND_CHECKS, type ComputeOp, type ElementwiseOp, type OpKind } from '../../src/ir/ops.ts';
 import { GraphExecutor } from '../../src/runtime/executor.ts';
 import { referenceBackend, REFERENCE_TABLES } from '../../src/runtime/reference/backend.ts';
 import { EMULATED_ELEMENTWISE } from '../cuda/emulated-device.ts';
@@ -59,6 +59,7 @@ describe('adding an op: the per-op tables', () => {
   it('OP_KINDS lists every op once, the leaves included', () => {
     expect(new Set(OP_KINDS).size).toBe(OP_KINDS.length);
     for (const l of LEAVES) expect(OP_KINDS).toContain(l);
+    expect(OP_KINDS.filter(isLeaf).sort(), 'isLeaf').toEqual([...LEAVES].sort());
     expect(OP_KINDS).toContain('gelu');
   });
 

@@ -34,6 +34,19 @@ describe('a checkpoint that does not fit its config is refused, naming the tenso
     await expect(loadHostModel(dir)).rejects.toThrow(/model\.safetensors: tensor 'model\.layers\.0\.self_attn\.q_proj\.weight' has shape \[\d+,\d+\], config\.json implies/);
   });
 
+  it('past the layers the config check probes, a weight is refused as it would be there: file, tensor and config key', async () => {
+    // llada_s20 has 3 layers; the check before the graph is built probes layers 0 and 1, so
+    // layer 2's weights are checked as they are read, by the same check (checkedTensor).
+    const short = (layer: number) => editedCopy('llada_s20', (t) => {
+      const n = `model.transformer.blocks.${layer}.up_proj.weight`, w = t.get(n)!;
+      t.set(n, { shape: [w.shape[0] - 1, w.shape[1]], data: w.data.subarray(0, (w.shape[0] - 1) * w.shape[1]) });
+    });
+    const message = async (dir: string) => (await loadHostModel(dir, { backend: 'reference' }).then(() => '', (e: Error) => e.message)).replaceAll(dir, 'DIR');
+    const early = await message(short(0)), late = await message(short(2));
+    expect(late).toMatch(/^DIR\/model\.safetensors: tensor 'model\.transformer\.blocks\.2\.up_proj\.weight' has shape \[\d+,\d+\], config\.json implies \[\d+,\d+\] \(DIR\/config\.json: key 'mlp_hidden_size' is \d+\)$/);
+    expect(late).toBe(early.replace('blocks.0.', 'blocks.2.'));
+  });
+
   it('config keys of the wrong type name the file and key', async () => {
     const dir = editedCopy('llada_s3', () => {});
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));

@@ -7,6 +7,7 @@ import { findCxx } from '../../runtime/native/cpu-backend.ts';
 import { cpuKernelIr, cpuKernelReports, cpuKernelSource, cpuPackKernels, functionAssembly } from '../../runtime/native/inspect.ts';
 import { cpuModuleOf, cxxAssembly } from '../../runtime/native/module.ts';
 import { choiceFlag, UsageError } from '../args.ts';
+import { kernelByName } from './inspect-kernel.ts';
 
 /** What `inspect --device cpu` was asked for (flags already checked by inspect.ts). */
 export interface CpuInspectRequest {
@@ -39,12 +40,7 @@ export async function inspectCpu(req: CpuInspectRequest): Promise<number> {
     if (req.emit === 'ir') return write(printGraph(graph));
     if (req.emit === 'asm') return write(await asm());
   } else {
-    const exact = rows.filter((r) => r.name === req.kernel);
-    const found = exact.length ? exact : rows.filter((r) => r.name.includes(req.kernel!));
-    if (found.length !== 1) {
-      throw new UsageError(`--kernel: ${found.length ? `'${req.kernel}' matches ${found.length} kernels` : `no kernel named '${req.kernel}'`}; kernels:\n  ${rows.map((r) => r.name).join('\n  ')}`);
-    }
-    const k = found[0];
+    const k = kernelByName(rows, req.kernel);
     if (k.kind === 'host' && req.emit !== 'ir') throw new UsageError(`--emit ${req.emit ?? 'cpp'}: ${k.name} runs on the host (TypeScript), it has no C++`);
     switch (req.emit ?? 'cpp') {
       case 'ir': return write(cpuKernelIr(graph, k));

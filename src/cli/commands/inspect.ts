@@ -10,6 +10,7 @@ import { probeCudaSync } from '../../runtime/cuda/device.ts';
 import { DECODE_STEP_DIMS, decodeStepKernels, inspectPlan, kernelIr, kernelPtx, kernelResources, kernelSass } from '../../runtime/cuda/inspect.ts';
 import { choiceFlag, intFlag, parseFlags, UsageError } from '../args.ts';
 import { cpuInspectEmit, inspectCpu } from './inspect-cpu.ts';
+import { kernelByName } from './inspect-kernel.ts';
 import { inspectPerf } from './inspect-perf.ts';
 import { GPU_NAMES, PERF_STEP_SHAPE } from '../../codegen/cuda/perf-model.ts';
 import { buildLladaSelectGraph } from '../../decode/select-graph.ts';
@@ -42,6 +43,18 @@ bytes beside its minimum (every weight and the KV cache once) and its floor; dat
 
 /** `fastdllm inspect`: the generated kernels of a model, as a table, JSON, or one kernel's artifacts. */
 export async function inspectCommand(argv: string[]): Promise<number> {
+  // --model's checkpoint is opened once, when first needed: the default precision (its dtypes)
+  // and the graph's optional weights (its names) both read it; closed whatever happens.
+  let ckpt: Checkpoint | undefined;
+  try {
+    return await inspectModel(argv, (dir) => (ckpt ??= Checkpoint.open(dir)));
+  } finally {
+    ckpt?.close();
+  }
+}
+
+/** inspectCommand's work; `checkpoint` opens --model's checkpoint the first time, the same one after. */
+async function inspectModel(argv: string[], checkpoint: (dir: string) => Checkpoint): Promise<number> {
   const { values } = parseFlags(argv, {
     model: { type: 'string' }, config: { type: 'string' }, 'device-arch': { type: 'string' }, precision: { type: 'string' },
     head: { type: 'string' }, batch: { type: 'string' }, window: { type: 'string' }, cache: { type: 'string' }, 'head-rows': { type: 'string' },
@@ -55,7 +68,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   if (values.emit && !values.kernel && device === 'cuda') throw new UsageError('--emit needs --kernel NAME');
   const emit = device === 'cuda' ? choiceFlag(values.emit, '--emit', ['ir', 'cu', 'ptx', 'sass', 'resources'] as const) : undefined;
   // As a GPU load picks it: the checkpoint's dtype (--model with weights), else bf16.
-  const precision: CudaPrecision = choiceFlag(values.precision, '--precision', ['f32', 'bf16'] as const) ?? (values.model && device === 'cuda' ? storedPrecision(values.model) : 'bf16'); // the CPU listing has no precision
+  const precision: CudaPrecision = choiceFlag(values.precision, '--precision', ['f32', 'bf16'] as const) ?? (values.model && device === 'cuda' ? storedPrecision(values.model, () => checkpoint(values.model!)) : 'bf16'); // the CPU listing has no precision
   const headOutputs: HeadOutputs = choiceFlag(values.head, '--head', ['logits', 'x0conf', 'both'] as const) ?? 'both';
   if (values.gpu !== undefined && !values.perf) throw new UsageError('--gpu goes with --perf');
   if (values.perf) {
@@ -88,61 +101,49 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   };
 
   let hasWeight: ((n: string) => boolean) | undefined;
-  let ckpt: Checkpoint | undefined;
   const path = values.model ?? values.config!;
   if (values.model) {
     if (!existsSync(join(values.model, 'config.json'))) throw new UsageError(`--model: no config.json in ${values.model}`);
     if (hasCheckpoint(values.model)) {
-      ckpt = Checkpoint.open(values.model);
-      hasWeight = (n) => ckpt!.has(n);
+      const ckpt = checkpoint(values.model);
+      hasWeight = (n) => ckpt.has(n);
     }
   } else if (!existsSync(path)) {
     throw new UsageError(`--config: ${path} does not exist`);
   }
-  try {
-    if (device === 'cpu') return await inspectCpu({ path, hasWeight, kernel: values.kernel, emit: cpuEmit, json: values.json });
-    const { graph, config } = graphFromConfig(path, {}, hasWeight);
-    const plan = planCuda(graph, { precision, headOutputs });
-    // LLaDA's greedy steps select on the device; Dream's algs select from logits on the host.
-    const deviceStep = !config.logitShift;
-    if (values.kernel) {
-      const all = decodeStepKernels(plan, deviceStep);
-      const matches = all.filter((k) => k.name === values.kernel);
-      const found = matches.length ? matches : all.filter((k) => k.name.includes(values.kernel!));
-      const names = [...new Set(found.map((k) => k.name))];
-      if (names.length !== 1) {
-        throw new UsageError(`--kernel: ${names.length ? `'${values.kernel}' matches ${names.length} kernels` : `no kernel named '${values.kernel}'`}; kernels:\n  ${[...new Set(all.map((k) => k.name))].join('\n  ')}`);
+  if (device === 'cpu') return await inspectCpu({ path, hasWeight, kernel: values.kernel, emit: cpuEmit, json: values.json });
+  const { graph, config } = graphFromConfig(path, {}, hasWeight);
+  const plan = planCuda(graph, { precision, headOutputs });
+  // LLaDA's greedy steps select on the device; Dream's algs select from logits on the host.
+  const deviceStep = !config.logitShift;
+  if (values.kernel) {
+    const k = kernelByName(decodeStepKernels(plan, deviceStep), values.kernel);
+    if (k.family === 'host' && emit !== 'ir') throw new UsageError(`--emit ${emit}: ${k.name} runs on the host`);
+    let out: string;
+    switch (emit ?? 'resources') {
+      case 'ir': out = k.nodes.length ? kernelIr(plan, k) : stepKernelIr(k.family, config.vocabSize); break;
+      case 'cu': out = moduleSource(k); break;
+      case 'ptx': out = await kernelPtx(k, arch); break;
+      case 'sass': out = await kernelSass(k, arch); break;
+      default: {
+        const r = (await kernelResources(plan, arch)).get(k.name);
+        const rep = { name: k.name, arch, fuses: k.fuses, config: k.config, registers: r?.registers, sharedBytes: r?.sharedBytes, spillStores: r?.spillStores, spillLoads: r?.spillLoads, stackFrame: r?.stackFrame };
+        out = values.json ? JSON.stringify(rep) + '\n' : Object.entries(rep).map(([a, b]) => `${a.padEnd(12)} ${typeof b === 'object' ? JSON.stringify(b) : b}`).join('\n') + '\n';
       }
-      const k = found[0];
-      if (k.family === 'host' && emit !== 'ir') throw new UsageError(`--emit ${emit}: ${k.name} runs on the host`);
-      let out: string;
-      switch (emit ?? 'resources') {
-        case 'ir': out = k.nodes.length ? kernelIr(plan, k) : stepKernelIr(k.family, config.vocabSize); break;
-        case 'cu': out = moduleSource(k); break;
-        case 'ptx': out = await kernelPtx(k, arch); break;
-        case 'sass': out = await kernelSass(k, arch); break;
-        default: {
-          const r = (await kernelResources(plan, arch)).get(k.name);
-          const rep = { name: k.name, arch, fuses: k.fuses, config: k.config, registers: r?.registers, sharedBytes: r?.sharedBytes, spillStores: r?.spillStores, spillLoads: r?.spillLoads, stackFrame: r?.stackFrame };
-          out = values.json ? JSON.stringify(rep) + '\n' : Object.entries(rep).map(([a, b]) => `${a.padEnd(12)} ${typeof b === 'object' ? JSON.stringify(b) : b}`).join('\n') + '\n';
-        }
-      }
-      process.stdout.write(out);
-      return 0;
     }
-    const rows = await inspectPlan(plan, arch, dims, deviceStep);
-    if (values.json) {
-      const kernels = rows.map(({ name, fuses, grid, block, registers, sharedBytes, spillStores, spillLoads }) => ({ name, fuses, grid, block, registers, sharedBytes, spillStores, spillLoads }));
-      process.stdout.write(JSON.stringify({ kernels }) + '\n');
-      return 0;
-    }
-    const head = `${config.architecture}: ${config.nLayers} layers, ${precision}, ${arch}; decode step at batch ${dims.B}, window ${dims.T}, cache ${dims.Kmax}, ${dims.R} head rows: ${decodeStepKernels(plan, deviceStep).length} launches, ${rows.length} distinct kernels`;
-    const lines = rows.map((r) => `${r.name}\n    fuses ${r.fuses.join(' + ')}; x${r.launches}; grid [${r.grid}] block [${r.block}]; ${r.registers} registers, ${r.sharedBytes} B shared, spills ${r.spillStores}/${r.spillLoads} B`);
-    process.stdout.write(`${head}\n${lines.join('\n')}\n`);
+    process.stdout.write(out);
     return 0;
-  } finally {
-    ckpt?.close();
   }
+  const rows = await inspectPlan(plan, arch, dims, deviceStep);
+  if (values.json) {
+    const kernels = rows.map(({ name, fuses, grid, block, registers, sharedBytes, spillStores, spillLoads }) => ({ name, fuses, grid, block, registers, sharedBytes, spillStores, spillLoads }));
+    process.stdout.write(JSON.stringify({ kernels }) + '\n');
+    return 0;
+  }
+  const head = `${config.architecture}: ${config.nLayers} layers, ${precision}, ${arch}; decode step at batch ${dims.B}, window ${dims.T}, cache ${dims.Kmax}, ${dims.R} head rows: ${decodeStepKernels(plan, deviceStep).length} launches, ${rows.length} distinct kernels`;
+  const lines = rows.map((r) => `${r.name}\n    fuses ${r.fuses.join(' + ')}; x${r.launches}; grid [${r.grid}] block [${r.block}]; ${r.registers} registers, ${r.sharedBytes} B shared, spills ${r.spillStores}/${r.spillLoads} B`);
+  process.stdout.write(`${head}\n${lines.join('\n')}\n`);
+  return 0;
 }
 
 /** The IR a decode-step kernel runs (it is not part of the forward graph). */

@@ -8,5 +8,13 @@ import { templateText } from '../templates.ts';
  */
 export const CPU_TEMPLATES = ['cpu/fd_cpu_common.h', 'cpu/fd_cpu_gemm.h', 'cpu/fd_cpu_attention.h', 'cpu/fd_cpu_elementwise.h', 'cpu/fd_cpu_kernels.h'] as const;
 
-/** The templates' text, concatenated (read once per process). */
-export const CPU_PRELUDE = CPU_TEMPLATES.map((f) => `// ---- ${f}\n${templateText(f)}`).join('\n');
+let prelude: string | undefined;
+
+/**
+ * The templates' text, concatenated: read on the first call, then kept for the process, so that
+ * importing the code generator reads no file (codegen stays pure until it renders).
+ */
+export function cpuPrelude(): string {
+  prelude ??= CPU_TEMPLATES.map((f) => `// ---- ${f}\n${templateText(f)}`).join('\n');
+  return prelude;
+}

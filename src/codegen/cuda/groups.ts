@@ -1,5 +1,5 @@
 import type { Graph, Node } from '../../ir/graph.ts';
-import type { OpAttrs } from '../../ir/ops.ts';
+import { isLeaf, type OpAttrs } from '../../ir/ops.ts';
 import type { HeadOutputs } from './types.ts';
 
 /** One output column range of a grouped GEMM (see GemmSegment), in IR terms. */
@@ -85,7 +85,7 @@ export function groupGraph(g: Graph, headOutputs: HeadOutputs): Group[] {
     }
   }
   for (const n of g.nodes) {
-    if (covered.has(n.id) || n.op === 'input' || n.op === 'param' || n.op === 'state' || n.op === 'matmul') continue;
+    if (covered.has(n.id) || isLeaf(n.op) || n.op === 'matmul') continue;
     groups.push({ kind: 'node', node: n.id });
   }
   return groups;

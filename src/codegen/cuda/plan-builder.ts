@@ -104,7 +104,10 @@ export const P = {
   i64: (e: IntExpr): ParamSpec => ({ k: 'int', e, bits: 64 }),
 };
 
-/** Distinct op names of nodes, in node order (what a kernel "fuses"). */
-export function fusedOps(g: Graph, ids: number[]): string[] {
+/**
+ * The distinct op kinds of a kernel's nodes, in node order (what a CUDA kernel "fuses"); a node's
+ * attributes are not expanded (a residual matmul is 'matmul'), unlike the CPU listing's unfusedOps.
+ */
+export function distinctOps(g: Graph, ids: number[]): string[] {
   return [...new Set([...ids].sort((a, b) => a - b).map((i) => g.node(i).op))];
 }

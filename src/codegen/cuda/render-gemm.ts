@@ -1,7 +1,7 @@
 import type { OpAttrs } from '../../ir/ops.ts';
 import { gemmShim, type GemmDesc, type GemmSegment } from './gemm.ts';
 import type { Group } from './groups.ts';
-import { fusedOps, I, P, type PlanBuilder } from './plan-builder.ts';
+import { distinctOps, I, P, type PlanBuilder } from './plan-builder.ts';
 import { headSelectShim } from './small-kernels.ts';
 import type { CudaKernel, HeadOutputs, PackSpec, ParamSpec } from './types.ts';
 
@@ -116,7 +116,7 @@ export function renderGemmGroup(b: PlanBuilder, grp: GemmGroup, headOutputs: Hea
   const gemm: CudaKernel = {
     name,
     family: 'gemm',
-    fuses: fusedOps(g, nodes),
+    fuses: distinctOps(g, nodes),
     nodes,
     templates: ['fd_common.cuh', 'fd_gemm.cuh'],
     shim,

@@ -1,6 +1,6 @@
 import type { Node } from '../../ir/graph.ts';
-import { elementwiseTable, type ComputeOp, type ElementwiseOp, type OpKind } from '../../ir/ops.ts';
-import { fusedOps, I, P, type PlanBuilder } from './plan-builder.ts';
+import { elementwiseTable, isLeaf, type ComputeOp, type ElementwiseOp, type OpKind } from '../../ir/ops.ts';
+import { distinctOps, I, P, type PlanBuilder } from './plan-builder.ts';
 import { ropeTable } from './render-gemm.ts';
 import { attentionShim, copyRowsShim, elementwiseShim, embedShim, repeatKvShim, rmsnormShim, ropeShim, type Shim } from './small-kernels.ts';
 import { attentionValid, defaultAttentionConfig } from './tuning.ts';
@@ -100,14 +100,14 @@ export const CUDA_NODE_KERNELS: { [K in ComputeOp]: NodeRule<K> } = {
 export function renderNodeKernel(b: PlanBuilder, id: number): CudaKernel {
   const n = b.node(id);
   const inputs = n.inputs.filter((i) => b.node(i).op !== 'param');
-  const rule = n.op === 'input' || n.op === 'param' || n.op === 'state' ? 'none' : CUDA_NODE_KERNELS[n.op as ComputeOp];
+  const rule = isLeaf(n.op) ? 'none' : CUDA_NODE_KERNELS[n.op as ComputeOp];
   if (rule === 'host') {
     return { name: `host_${n.op}`, family: 'host', fuses: [n.op], nodes: [id], templates: [], shim: '', params: [], grid: [one, one, one], block: [1, 1, 1], reads: inputs, writes: [id], minArch: 0, config: {}, meta: {} };
   }
   if (rule === 'gemm' || rule === 'none') throw new Error(`cuda codegen: no kernel for op '${n.op}' (node #${id})`);
   const [shim, templates, params, grid, block, extra] = (rule as NodeRenderer<OpKind>)(b, n, b.dtype(id));
   return {
-    name: shim.name, family: 'elementwise', fuses: fusedOps(b.g, [id]), nodes: [id], templates, shim: shim.shim, params,
+    name: shim.name, family: 'elementwise', fuses: distinctOps(b.g, [id]), nodes: [id], templates, shim: shim.shim, params,
     grid, block: [block, 1, 1], reads: inputs, writes: [id], minArch: 70, config: {}, meta: {}, ...extra,
   };
 }

@@ -10,7 +10,7 @@ import type { WeightSource } from '../executor.ts';
 import { KernelCache } from '../kernel-cache.ts';
 import { CudaContext } from './context.ts';
 import { formatBytes } from '../../util/format.ts';
-import { checkGraphOperands } from '../../ir/ops.ts';
+import { checkGraphOperands, isLeaf } from '../../ir/ops.ts';
 import { SlotPlan } from './memory.ts';
 import { evalInt, type DimResolver } from '../../codegen/cuda/types.ts';
 import { bindRunInputs } from '../bind-inputs.ts';
@@ -291,7 +291,7 @@ export async function createCudaExecutor(graph: Graph, weightSource: WeightSourc
   const isTemp = (id: number) => {
     const r = plan.aliases.get(id) ?? id;
     const op = graph.node(r).op;
-    return r === id && op !== 'input' && op !== 'state' && op !== 'param';
+    return r === id && !isLeaf(op);
   };
   for (const k of plan.kernels) {
     for (const p of k.params) if (p.k === 'value' && isTemp(p.id)) temps.add(p.id);

@@ -19,7 +19,7 @@ export interface CudaModel extends LoadedModel {
  */
 export async function loadCudaModel(dir: string, opts: CudaExecutorOptions & { definition?: ModelDefinition<any> } = {}): Promise<CudaModel> {
   return withModelSource(dir, opts.definition, async ({ definition, config, graph, weights, reader, stored }) => {
-    const precision: PrecisionChoice = opts.precision ? { precision: opts.precision, reason: `${opts.precision}: asked for` } : stored;
+    const precision: PrecisionChoice = opts.precision ? { precision: opts.precision, reason: `${opts.precision}: asked for` } : stored();
     const executor = await createCudaExecutor(graph, weights, { reader, ...opts, precision: precision.precision });
     return { dir, definition, config, graph, executor, backend: `cuda-${executor.plan.precision}`, precision };
   });

@@ -1,5 +1,5 @@
 import type { Graph, Node } from '../../ir/graph.ts';
-import type { OpAttrs } from '../../ir/ops.ts';
+import { isLeaf, type OpAttrs } from '../../ir/ops.ts';
 import { printGraph } from '../../ir/printer.ts';
 import type { CpuModule } from './module.ts';
 
@@ -16,10 +16,12 @@ export interface CpuKernelReport {
   kind: 'cpp' | 'host';
 }
 
-const LEAVES = new Set(['input', 'param', 'state']);
-
-/** What one fused node computes, as the unfused ops it replaced (see ir/passes/fuse.ts). */
-export function fusedOps(n: Node): string[] {
+/**
+ * What one fused node computes, as the unfused ops it replaced, read from its attributes (a
+ * matmul with bias and residual: matmul + bias + add; see ir/passes/fuse.ts). A CPU kernel runs
+ * one node; the CUDA planner's kernels span nodes and name theirs by codegen/cuda distinctOps.
+ */
+export function unfusedOps(n: Node): string[] {
   switch (n.op) {
     case 'matmul': {
       const a = n.attrs as OpAttrs['matmul'];
@@ -38,7 +40,7 @@ export function fusedOps(n: Node): string[] {
 export function cpuKernelReports(graph: Graph, mod: CpuModule): CpuKernelReport[] {
   const rows = new Map<string, CpuKernelReport>();
   for (const n of graph.nodes) {
-    if (LEAVES.has(n.op)) continue;
+    if (isLeaf(n.op)) continue;
     const spec = mod.kernels.get(n.id);
     const name = spec ? spec.name : `host_${n.op}`;
     const have = rows.get(name);
@@ -47,7 +49,7 @@ export function cpuKernelReports(graph: Graph, mod: CpuModule): CpuKernelReport[
       have.nodes.push(n.id);
       continue;
     }
-    rows.set(name, { name, fuses: fusedOps(n), launches: 1, nodes: [n.id], kind: spec ? 'cpp' : 'host' });
+    rows.set(name, { name, fuses: unfusedOps(n), launches: 1, nodes: [n.id], kind: spec ? 'cpp' : 'host' });
   }
   return [...rows.values()];
 }

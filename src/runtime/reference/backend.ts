@@ -1,5 +1,5 @@
 import type { Graph, Node } from '../../ir/graph.ts';
-import { elementwiseTable, type ComputeOp, type ElementwiseOp, type OpKind } from '../../ir/ops.ts';
+import { elementwiseTable, isLeaf, type ComputeOp, type ElementwiseOp, type OpKind } from '../../ir/ops.ts';
 import { numel } from '../../util/math.ts';
 import type { Buf } from '../buffers.ts';
 import type { HostBackend, NodeKernel } from '../kernel.ts';
@@ -77,8 +77,6 @@ const REFERENCE_KERNELS: { [K in ComputeOp]: KernelMaker<K> } = {
 
 /** Tables the tests check for completeness against OpKind (test/ir/add-op.test.ts). */
 export const REFERENCE_TABLES = { HOST_KERNELS, REFERENCE_KERNELS, REFERENCE_ELEMENTWISE } as const;
-
-const isLeaf = (op: OpKind) => op === 'input' || op === 'param' || op === 'state';
 
 /** The kernel of a selection / bookkeeping node, or undefined for any other op. */
 export function hostOpKernel(node: Node): NodeKernel | undefined {
