@@ -82,6 +82,10 @@ toks() { grep "^$1 " "$OUT/cli.log" | sed "s/^$1 //" | node -e 'let s="";process
 c=$(toks cpu-f32); g=$(toks cuda-f32)
 if [ "$c" != none ] && [ "$c" = "$g" ]; then echo "cli: cuda f32 tokens == cpu tokens" | tee -a "$OUT/cli.log"; else echo "cli: cuda f32 tokens DIFFER from cpu (or a run failed)" | tee -a "$OUT/cli.log"; fi
 
+step "the server on the GPU: the embedded model, 1 / 8 / 32 clients, 96 requests, one round, 45 s at most (log: serve.log; issue 11)"
+run 45 serve.log npx tsx bench/serve.bench.ts --device cuda --requests 96 --rounds 1 --max-batch 32
+tail -12 "$OUT/serve.log"
+
 step "Fast-dLLM v2 golden cases (every 2nd, f32) and bf16 batches; the batching engine with joins, f32 and bf16 (log: vitest-v2-engine.log)"
 FASTDLLM_GOLDEN_EVERY=2 run 100 vitest-v2-engine.log npx vitest run --reporter=verbose test/cuda/gpu-v2.test.ts test/cuda/gpu-engine.test.ts -t 'GPU'
 grep -E "✓|×|FAIL|Tests |AssertionError|cases differ" "$OUT/vitest-v2-engine.log" | head -30
