@@ -105,6 +105,10 @@ describe('pool workers: timeouts, shutdown, and when a pool is not used', () => 
     expect(autoWorkers(m.host, 2)).toBe(2);
     expect(autoWorkers(m.host, 16)).toBe(8);
     expect(autoWorkers(m.host, 1)).toBe(0);
+    // A model on the GPU decodes in the server's thread: its batches are where its gain is.
+    const onGpu = { ...m, host: { ...m.host, backend: 'cuda-bf16', device: { device: 'cuda' as const, reason: 'test' } } };
+    expect(autoWorkers(onGpu.host, 8)).toBe(0);
+    expect(() => createServer(onGpu, { workers: 2 })).toThrow(/runs on cuda; pool workers decode on the CPU/);
     const coded = await loadModel(DEFAULT_MODEL_DIR, { device: 'cpu', definition: { ...llada } });
     expect(autoWorkers(coded.host, 2)).toBe(0);
     expect(() => createServer(coded, { workers: 2 })).toThrow(/definition was given in code.*--workers 0/);
