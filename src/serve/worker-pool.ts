@@ -13,6 +13,9 @@ import type { ServeMetrics } from './metrics.ts';
 import type { SchedulerLimits } from './round-robin.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
 
+/** Workers a pool starts in place of dead ones, over its life. */
+const MAX_RESTARTS = 8;
+
 /** Weights (f32 bytes) up to which `auto` starts a worker per core: small models are compute-bound per row. */
 const AUTO_POOL_MAX_WEIGHT_BYTES = 256 * 1024 * 1024;
 
@@ -68,15 +71,19 @@ export class WorkerPoolScheduler implements Scheduler {
   private nextId = 0;
   private readonly idle: (() => void)[] = [];
   private closed = false;
+  /** Workers started in place of ones that died (at most MAX_RESTARTS). */
+  private restarts = 0;
+  private readonly init: WorkerInit;
+  private readonly threads: number;
   /** Resolves when every worker has loaded the model; rejects, naming the cause, if one failed. */
   readonly ready: Promise<void>;
 
   constructor(private readonly model: LoadedModel, n: number, private readonly limits: SchedulerLimits, private readonly metrics?: ServeMetrics) {
     const why = notPoolable(model);
     if (why) throw new Error(`serve: ${n} workers cannot serve ${model.dir}: ${why} (use --workers 0)`);
-    const threads = Math.max(1, Math.floor(env.threads / n));
-    const init: WorkerInit = { dir: model.dir, backend: model.backend as HostBackendName, limits };
-    this.ready = Promise.all(Array.from({ length: n }, () => this.spawn(init, threads))).then(() => undefined);
+    this.threads = Math.max(1, Math.floor(env.threads / n));
+    this.init = { dir: model.dir, backend: model.backend as HostBackendName, limits };
+    this.ready = Promise.all(Array.from({ length: n }, () => this.spawn())).then(() => undefined);
     this.ready.catch(() => { /* the owner awaits it; an unawaited rejection must not kill the process */ });
   }
 
@@ -90,6 +97,7 @@ export class WorkerPoolScheduler implements Scheduler {
   }
 
   submit(job: DecodeJob): JobHandle {
+    if (!this.workers.length) throw new Error('serve: no pool worker is left to decode (they died; see the log)');
     if (this.waiting.length >= this.limits.maxQueue) throw new QueueFullError(`the queue is full (${this.limits.maxQueue} requests waiting)`);
     // Refused here, as in-process: bad options throw before the row queues.
     resolveModelOptions(job.options, this.model.config, [job.ids.length]);
@@ -110,10 +118,11 @@ export class WorkerPoolScheduler implements Scheduler {
     await Promise.all(this.workers.map((w) => w.thread.terminate()));
   }
 
-  private spawn(init: WorkerInit, threads: number): Promise<void> {
+  private spawn(): Promise<void> {
+    const init = this.init;
     const thread = new Worker(workerBoot(), {
       eval: true, workerData: init, execArgv: [],
-      env: { ...process.env, FASTDLLM_THREADS: String(threads) },
+      env: { ...process.env, FASTDLLM_THREADS: String(this.threads) },
     });
     thread.unref(); // idle workers do not keep the process alive; the server does
     const w: PoolWorker = { thread, rows: new Map(), gauges: [0, 0, 0], alive: false };
@@ -156,7 +165,11 @@ export class WorkerPoolScheduler implements Scheduler {
     this.dispatch();
   }
 
-  /** A worker died: its rows fail (they cannot be resumed elsewhere), the others go on. */
+  /**
+   * A worker died (an exception that escaped its scheduler, or it was terminated): its rows fail
+   * (their state died with it), the others go on, and a new worker takes its place (at most
+   * MAX_RESTARTS times over the pool's life, so a model that kills every worker does not loop).
+   */
   private lost(w: PoolWorker, err: Error): void {
     if (!w.alive) return;
     w.alive = false;
@@ -164,7 +177,21 @@ export class WorkerPoolScheduler implements Scheduler {
       if (!j.done) { j.done = true; j.job.listener.onError(new Error(`serve: ${err.message}`)); }
     }
     w.rows.clear();
+    this.workers.splice(this.workers.indexOf(w), 1);
+    if (!this.closed && this.restarts < MAX_RESTARTS) {
+      this.restarts++;
+      process.stderr.write(`fastdllm serve: ${err.message}; starting another (${this.restarts} of at most ${MAX_RESTARTS})\n`);
+      this.spawn().catch((e: Error) => process.stderr.write(`fastdllm serve: the replacement worker failed: ${e.message}\n`));
+    }
+    if (!this.workers.length) this.failWaiting(err);
     this.dispatch();
+  }
+
+  /** No worker is left (nor starting): what waits can never run. */
+  private failWaiting(err: Error): void {
+    for (const j of this.waiting.splice(0)) {
+      if (!j.done) { j.done = true; j.job.listener.onError(new Error(`serve: no pool worker is left (the last: ${err.message})`)); }
+    }
   }
 
   /** Sends waiting rows, oldest first, each to the live worker with the fewest rows that has room. */

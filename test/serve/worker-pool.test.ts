@@ -8,6 +8,13 @@ import { createServer } from '../../src/serve/server.ts';
 import { autoWorkers, WorkerPoolScheduler } from '../../src/serve/worker-pool.ts';
 import { completion, embeddedModel, metric, PROMPTS, postRaw, SETTINGS, startServer, type Running } from './serve-helpers.ts';
 
+/**
+ * A request that runs ~250 ms here: 256 full forwards, positions decided in random order, so its
+ * text before the first EOS is final only near the end (with the confidence order a short answer
+ * is final after a few steps and the server answers at once).
+ */
+const LONG = { max_tokens: 256, steps: 256, cache: 'none', remasking: 'random' };
+
 describe('a server with pool workers (one model copy and scheduler per worker thread)', () => {
   let s: Running;
   beforeAll(async () => { s = await startServer({ workers: 2, maxBatch: 8 }); });
@@ -51,8 +58,7 @@ describe('a server with pool workers (one model copy and scheduler per worker th
     // A client that goes away after its first chunk is counted; the server goes on answering.
     const before = await metric(s.base, 'fastdllm_disconnects_total');
     const abort = new AbortController();
-    // 128 full forwards (no cache, one position each): far longer than the client's first chunk.
-    const gone = await s.client.completions.create({ model: 'x', prompt: PROMPTS[1], max_tokens: 128, steps: 128, cache: 'none', stream: true, stream_options: { denoise: true } } as any, { signal: abort.signal }) as any as AsyncIterable<any>;
+    const gone = await s.client.completions.create({ model: 'x', prompt: PROMPTS[1], ...LONG, stream: true, stream_options: { denoise: true } } as any, { signal: abort.signal }) as any as AsyncIterable<any>;
     try { for await (const _ of gone) abort.abort(); } catch { /* the client's own abort */ }
     expect(abort.signal.aborted).toBe(true);
     for (let i = 0; i < 100 && (await metric(s.base, 'fastdllm_disconnects_total')) === before; i++) await new Promise((r) => setTimeout(r, 10));
@@ -112,6 +118,27 @@ describe('pool workers: timeouts, shutdown, and when a pool is not used', () => 
     const coded = await loadModel(DEFAULT_MODEL_DIR, { device: 'cpu', definition: { ...llada } });
     expect(autoWorkers(coded.host, 2)).toBe(0);
     expect(() => createServer(coded, { workers: 2 })).toThrow(/definition was given in code.*--workers 0/);
+  });
+
+  it('a worker that dies fails only its own rows; a new worker takes its place and later requests are answered', async () => {
+    const s = await startServer({ workers: 2 });
+    try {
+      const pool = s.server.scheduler as WorkerPoolScheduler;
+      const threads = (pool as unknown as { workers: { thread: { terminate(): Promise<number> } }[] }).workers.map((w) => w.thread);
+      // A long row lands on the first worker (the fewest rows, the first on ties); then that worker dies.
+      const long = postRaw(s.base, '/v1/completions', JSON.stringify({ prompt: PROMPTS[0], ...LONG }));
+      for (let i = 0; i < 400 && (await metric(s.base, 'fastdllm_running_batch_size')) < 1; i++) await new Promise((r) => setTimeout(r, 5));
+      await threads[0].terminate();
+      const r = await long;
+      expect(r.status).toBe(500);
+      expect(r.json.error.message).toMatch(/pool worker exited/);
+      for (let i = 0; i < 400 && (pool.size < 2 || (pool as unknown as { workers: { alive: boolean }[] }).workers.some((w) => !w.alive)); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(pool.size).toBe(2);
+      const answers = await Promise.all([1, 2, 3].map((i) => completion(s, { prompt: PROMPTS[i] })));
+      for (const [k, a] of answers.entries()) expect(a.choices[0].text).toBe((await generate(s.model, PROMPTS[k + 1], SETTINGS[0].opts)).text[0]);
+    } finally {
+      await s.server.shutdown();
+    }
   });
 
   it('a worker that cannot load the model fails `ready`, naming the directory and the cause', async () => {
