@@ -147,12 +147,28 @@ export function softmaxRow(x: ArrayLike<number>, o: number, v: number, out: Floa
 
 export type ConfidenceKind = 'prob' | 'margin' | 'neg_entropy';
 
+/**
+ * softmax(x)[argmax x] of one row, as softmaxRow then indexing would give it, bit for bit, without
+ * the V quotients: at the first maximum the shifted exponential is exp(0) = 1, so the probability
+ * is 1 / s (f64) or f32(1 / f32(s)) (f32), with s summed in softmaxRow's order. The host's greedy
+ * selection takes one per candidate row per step.
+ */
+function maxProbRow(x: ArrayLike<number>, o: number, v: number, precision: 'f32' | 'f64'): number {
+  let mx = -Infinity;
+  for (let j = 0; j < v; j++) if (x[o + j] > mx) mx = x[o + j];
+  let s = 0;
+  if (precision === 'f64') {
+    for (let j = 0; j < v; j++) s += Math.exp(x[o + j] - mx);
+    return 1 / s;
+  }
+  for (let j = 0; j < v; j++) s += f(Math.exp(f(x[o + j] - mx)));
+  return f(1 / f(s));
+}
+
 /** Confidence of one logits row (see ConfidenceKind); `scratch` has room for v values. */
 export function confidenceRow(x: ArrayLike<number>, o: number, v: number, kind: ConfidenceKind, precision: 'f32' | 'f64', scratch: Float64Array): number {
+  if (kind === 'prob') return maxProbRow(x, o, v, precision);
   softmaxRow(x, o, v, scratch, precision);
-  if (kind === 'prob') {
-    return scratch[argmaxRow(x, o, v)];
-  }
   if (kind === 'margin') {
     let a = -Infinity, b = -Infinity;
     for (let j = 0; j < v; j++) { const p = scratch[j]; if (p > a) { b = a; a = p; } else if (p > b) b = p; }
