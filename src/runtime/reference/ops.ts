@@ -124,8 +124,11 @@ export function logitShift(x: Float32Array, out: Float32Array, batch: number, t:
 
 /** First index of the maximum. */
 export function argmaxRow(x: ArrayLike<number>, o: number, v: number): number {
-  let best = o;
-  for (let j = o + 1; j < o + v; j++) if (x[j] > x[best]) best = j;
+  let best = o, bv = x[o]; // the best value kept in a local: one read per element
+  for (let j = o + 1; j < o + v; j++) {
+    const xj = x[j];
+    if (xj > bv) { bv = xj; best = j; }
+  }
   return best - o;
 }
 
