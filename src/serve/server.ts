@@ -63,8 +63,15 @@ export function createServer(model: Model, o: ServeOptions = {}): Server {
     limits: { maxPromptTokens, maxGenTokens: o.maxGenTokens ?? cfg.maxSeqLen - maxPromptTokens, defaultMaxTokens: o.defaultMaxTokens ?? 64 },
   };
   // Strict types: "12" is not an integer here (fastify coerces by default).
-  const app = Fastify({ bodyLimit: o.bodyLimit ?? 256 * 1024, ajv: { customOptions: { coerceTypes: false, allErrors: false } } });
+  // return503OnClosing off: a request that arrives while the server drains (on a kept-alive
+  // connection) gets the 503 below, in OpenAI's error shape, rather than fastify's own body.
+  const app = Fastify({ bodyLimit: o.bodyLimit ?? 256 * 1024, return503OnClosing: false, ajv: { customOptions: { coerceTypes: false, allErrors: false } } });
   let closing = false;
+  app.addHook('onRequest', async (req, reply) => {
+    if (!closing || req.url === '/health') return;
+    const e = apiError(503, 'the server is shutting down: it finishes the requests it has and takes no new ones', 'shutting_down', null);
+    return reply.code(503).header('connection', 'close').send(e.body);
+  });
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err.validation) {
