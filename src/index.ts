@@ -15,3 +15,5 @@ export { llada } from './models/llada.ts';
 export { dream } from './models/dream.ts';
 export { loadHostModel } from './runtime/model.ts';
 export { forwardFull } from './runtime/forward.ts';
+export { createServer } from './serve/server.ts';
+export type { Server, ServeOptions } from './serve/server.ts';

@@ -89,7 +89,7 @@ process.stdout.write(JSON.stringify({ dir: model.dir, tokens: r.tokens, text: r.
   });
 
   it('type-checks a TypeScript consumer against the installed .d.ts files', () => {
-    writeFileSync(join(project, 'consumer.ts'), `import { loadModel, generate, type GenerateOptions, type GenerateResult, type TextOptions } from 'fastdllm';
+    writeFileSync(join(project, 'consumer.ts'), `import { loadModel, generate, createServer, type GenerateOptions, type GenerateResult, type ServeOptions, type TextOptions } from 'fastdllm';
 const model = await loadModel();
 const options: GenerateOptions & TextOptions = ${JSON.stringify(OPTIONS)};
 const r: GenerateResult = await generate(model, 'Ana has 12 pencils.', options);
@@ -97,6 +97,12 @@ const first: number[] = r.tokens[0]!;
 console.log(first.length, r.text[0]!.length, r.nfe.toFixed(0));
 // @ts-expect-error genLength is a number: fails if the types were lost (any)
 await generate(model, 'x', { genLength: 'long' });
+const serveOptions: ServeOptions = { workers: 'auto', maxBatch: 8 };
+const server = createServer(model, serveOptions);
+await server.ready;
+await server.shutdown();
+// @ts-expect-error workers is a number or 'auto'
+createServer(model, { workers: 'many' });
 `);
     writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
       compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: ['node'], skipLibCheck: false },
