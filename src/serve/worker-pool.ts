@@ -153,16 +153,32 @@ export class WorkerPoolScheduler implements Scheduler {
     const j = w.rows.get(m.id);
     if (!j) return; // answered or cancelled here while the worker went on
     if (m.t === 'step') {
-      if (!j.done) j.job.listener.onStep(m.canvas, m.info);
+      if (!j.done) this.deliver(w, j, () => j.job.listener.onStep(m.canvas, m.info));
       return;
     }
     w.rows.delete(m.id);
     if (!j.done) {
       j.done = true;
-      if (m.t === 'final') j.job.listener.onFinal(m.canvas, m.info);
-      else j.job.listener.onError(m.timeout ? new TimeoutError(m.message) : new Error(m.message));
+      if (m.t === 'final') this.deliver(w, j, () => j.job.listener.onFinal(m.canvas, m.info));
+      else this.deliver(w, j, () => j.job.listener.onError(m.timeout ? new TimeoutError(m.message) : new Error(m.message)));
     }
     this.dispatch();
+  }
+
+  /**
+   * Calls a row's listener. One that throws fails that row alone (dropped from its worker, told
+   * through onError unless it was already answered), never the server: in-process a throwing
+   * listener fails its batch inside the scheduler's loop, here it would be an uncaught exception.
+   */
+  private deliver(w: PoolWorker, j: Job, call: () => void): void {
+    const answered = j.done;
+    try {
+      call();
+    } catch (err) {
+      j.done = true;
+      if (w.rows.delete(j.id)) this.send(w, { t: 'cancel', id: j.id });
+      if (!answered) try { j.job.listener.onError(err as Error); } catch { /* already failing */ }
+    }
   }
 
   /**
@@ -174,7 +190,7 @@ export class WorkerPoolScheduler implements Scheduler {
     if (!w.alive) return;
     w.alive = false;
     for (const j of w.rows.values()) {
-      if (!j.done) { j.done = true; j.job.listener.onError(new Error(`serve: ${err.message}`)); }
+      if (!j.done) { j.done = true; this.deliver(w, j, () => j.job.listener.onError(new Error(`serve: ${err.message}`))); }
     }
     w.rows.clear();
     this.workers.splice(this.workers.indexOf(w), 1);
@@ -190,7 +206,7 @@ export class WorkerPoolScheduler implements Scheduler {
   /** No worker is left (nor starting): what waits can never run. */
   private failWaiting(err: Error): void {
     for (const j of this.waiting.splice(0)) {
-      if (!j.done) { j.done = true; j.job.listener.onError(new Error(`serve: no pool worker is left (the last: ${err.message})`)); }
+      if (!j.done) { j.done = true; try { j.job.listener.onError(new Error(`serve: no pool worker is left (the last: ${err.message})`)); } catch { /* already failing */ } }
     }
   }
 

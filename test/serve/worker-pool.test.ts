@@ -141,6 +141,32 @@ describe('pool workers: timeouts, shutdown, and when a pool is not used', () => 
     }
   });
 
+  it('a listener that throws fails its own row only; the pool and the other rows go on', async () => {
+    const m = await embeddedModel();
+    const pool = new WorkerPoolScheduler(m.host, 1, { maxBatch: 8, maxQueue: 16, maxRunning: 2 });
+    try {
+      await pool.ready;
+      const ids = m.tokenizer!.encode(PROMPTS[0], { addSpecialTokens: true });
+      const options = { genLength: 32, blockLength: 32, cache: 'dual' as const, threshold: 0.9 };
+      const outcome = (throwOnStep: boolean) => new Promise<string>((res) => {
+        pool.submit({
+          ids, options, listener: {
+            onStep: () => { if (throwOnStep) throw new Error('listener broke'); },
+            onFinal: (canvas) => res(`final ${canvas.length}`),
+            onError: (err) => res(`error ${err.message}`),
+          },
+        });
+      });
+      const [bad, good] = await Promise.all([outcome(true), outcome(false)]);
+      expect(bad).toBe('error listener broke');
+      expect(good).toBe('final 32');
+      expect(await outcome(false)).toBe('final 32'); // still serving
+      await pool.drain();
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('a worker that cannot load the model fails `ready`, naming the directory and the cause', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fd-pool-'));
     try {
