@@ -27,6 +27,11 @@ for (const [label, f] of [['kernel tests', 'vitest-kernels.log'], ['golden forwa
 }
 const cli = read('cli.log').match(/^cli: (.*)$/m)?.[1];
 rows.push(['CLI --device cuda', cli ?? 'not run']);
+// The serve bench's table rows: "| 8 | req/s | tokens/s | x sequential | ...".
+const serveLog = read('serve.log');
+const served = (c: string) => serveLog.match(new RegExp(`^\\| ${c} \\| [\\d.]+ \\| ([\\d.]+) \\| ([\\d.]+) \\|`, 'm'));
+const [seq, at8, at32] = [served('1 \\(sequential\\)'), served('8'), served('32')];
+rows.push(['serve on the GPU (issue 11)', at8 ? `sequential ${seq?.[1] ?? '?'} tokens/s; 8 clients ${at8[1]} (${at8[2]}x), 32 clients ${at32?.[1] ?? '?'} (${at32?.[2] ?? '?'}x)` : serveLog ? 'no result (see serve.log)' : 'not run']);
 const bench = json('bench.json');
 const torch = (() => {
   for (const line of read('torch.log').trim().split('\n').reverse()) { try { const v = JSON.parse(line); if (v && typeof v === 'object') return v; } catch { /* not JSON */ } }
