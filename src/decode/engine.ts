@@ -259,7 +259,8 @@ export class DecodeEngine<T> {
       const d = runForwardDecisions(this.model, call, this.cache!);
       return live.map((x, b) => x && { decisions: { x0: (i) => d.x0[b * R + i], confidence: (i) => d.confidence[b * R + i] } });
     }
-    const out = runForward(this.model, call, this.cache!).data as Float32Array;
+    // Read before the next forward (the routines consume their replies at once): reused memory.
+    const out = runForward(this.model, call, this.cache!, true).data as Float32Array;
     const twin = new Map<number, number>();
     guided.forEach((g, b) => { if (g) twin.set(b, B + twin.size); });
     const at = (r: number, i: number) => out.subarray((r * R + i) * V, (r * R + i + 1) * V);

@@ -4,6 +4,7 @@ import { resolveShape } from '../ir/shape.ts';
 import { numel } from '../util/math.ts';
 import { allocBuf, type Buf, type HostTensor } from './buffers.ts';
 import type { HostBackend, NodeKernel, PreparedGraph } from './kernel.ts';
+import type { ForwardRunOptions } from './loaded-model.ts';
 import { env as knobs, debugLog } from '../env.ts';
 import { recordOpTime } from './op-timer.ts';
 import { lastTouch } from './liveness.ts';
@@ -33,6 +34,9 @@ export function poisonBuf(b: Buf): void {
  */
 export class GraphExecutor {
   private readonly pool = new Map<string, Buf[]>();
+  /** Graph outputs' node ids, and the memory their views take in runs with reuseOutputs. */
+  private readonly outputIds: Set<number>;
+  private readonly outputMemory = new Map<number, Buf>();
 
   private constructor(
     readonly graph: Graph,
@@ -40,7 +44,9 @@ export class GraphExecutor {
     private readonly weights: Map<number, Float32Array>,
     private readonly lastUse: number[],
     private readonly poison: boolean,
-  ) {}
+  ) {
+    this.outputIds = new Set(Object.values(graph.outputs));
+  }
 
   static async create(graph: Graph, backend: HostBackend, weightSource: WeightSource, opts: GraphExecutorOptions = {}): Promise<GraphExecutor> {
     return GraphExecutor.fromPrepared(graph, await backend.prepare(graph), weightSource, opts);
@@ -61,8 +67,12 @@ export class GraphExecutor {
     return new GraphExecutor(graph, kernels, weights, lastUse, opts.poison ?? knobs.poison ?? true);
   }
 
-  /** Runs once. `states` buffers are updated in place; returns the named outputs. */
-  run(inputs: Record<string, HostTensor>, states: Record<string, HostTensor> = {}): Record<string, HostTensor> {
+  /**
+   * Runs once. `states` buffers are updated in place; returns the named outputs (all of them:
+   * `want` is for executors that read back). With `reuseOutputs` the outputs are views of one
+   * buffer per output kept across runs (grown as needed), valid until the next such run.
+   */
+  run(inputs: Record<string, HostTensor>, states: Record<string, HostTensor> = {}, _want?: readonly string[], opts: ForwardRunOptions = {}): Record<string, HostTensor> {
     const g = this.graph;
     const { dims: env, tensors } = bindRunInputs(g, inputs, states);
     const bufs: (Buf | undefined)[] = new Array(g.nodes.length);
@@ -83,6 +93,9 @@ export class GraphExecutor {
       let out: Buf;
       if (n.op === 'cache_write') {
         out = bufs[n.inputs[0]]!; // in place
+      } else if (opts.reuseOutputs && this.outputIds.has(n.id)) {
+        out = this.outputView(n.id, n.dtype, numel(shape)); // not owned: never recycled by liveness
+        if (this.poison) poisonBuf(out);
       } else {
         out = this.take(n.dtype, numel(shape));
         owned[n.id] = true;
@@ -104,6 +117,16 @@ export class GraphExecutor {
     const result: Record<string, HostTensor> = {};
     for (const [name, id] of Object.entries(g.outputs)) result[name] = { data: bufs[id]!, shape: shapes[id] };
     return result;
+  }
+
+  /** A view of n elements of output `id`'s memory, grown (with headroom) when too small. */
+  private outputView(id: number, dtype: string, n: number): Buf {
+    let m = this.outputMemory.get(id);
+    if (!m || m.length < n) {
+      m = allocBuf(dtype as never, Math.max(n, Math.ceil(1.5 * (m?.length ?? 0))));
+      this.outputMemory.set(id, m);
+    }
+    return m.subarray(0, n);
   }
 
   private take(dtype: string, n: number): Buf {

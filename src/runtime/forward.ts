@@ -29,9 +29,12 @@ function callInputs(call: ForwardCall): Record<string, HostTensor> {
   };
 }
 
-/** Runs the model's forward graph; returns logits [batch, R, vocab]. */
-export function runForward(model: LoadedModel, call: ForwardCall, cache: KvCache): HostTensor {
-  return model.executor.run(callInputs(call), cache.states, ['logits']).logits;
+/**
+ * Runs the model's forward graph; returns logits [batch, R, vocab]. `reuse`: the logits may be
+ * memory the executor hands out again at its next such run (ForwardRunOptions.reuseOutputs).
+ */
+export function runForward(model: LoadedModel, call: ForwardCall, cache: KvCache, reuse = false): HostTensor {
+  return model.executor.run(callInputs(call), cache.states, ['logits'], { reuseOutputs: reuse }).logits;
 }
 
 /** Greedy decisions per head row, computed by the executor next to the logits ([batch * R] each). */

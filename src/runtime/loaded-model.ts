@@ -14,7 +14,7 @@ import type { DeviceChoice } from './cuda/device.ts';
  */
 export interface ForwardExecutor {
   /** `want` names the outputs to return (default all); an executor may skip reading back the rest. */
-  run(inputs: Record<string, HostTensor>, states?: Record<string, HostTensor>, want?: readonly string[]): Record<string, HostTensor>;
+  run(inputs: Record<string, HostTensor>, states?: Record<string, HostTensor>, want?: readonly string[], opts?: ForwardRunOptions): Record<string, HostTensor>;
   /**
    * True when run() can return `x0` (argmax token) and `confidence` (its softmax probability,
    * f64) per head row, computed where the logits are, so a greedy decision needs no logits
@@ -33,6 +33,16 @@ export interface ForwardExecutor {
    */
   deviceDecodeStep?(rule: SelectionRule, canvas: Int32Array, batch: number, maskId: number): DeviceDecodeStep | string;
   dispose?(): void;
+}
+
+/** How one run() hands its outputs back. */
+export interface ForwardRunOptions {
+  /**
+   * The outputs may be views of memory the executor reuses: valid only until its next run with
+   * this option (the decode engine reads a forward's logits before it runs the next, so no
+   * forward allocates them anew). An executor may ignore it.
+   */
+  reuseOutputs?: boolean;
 }
 
 /** What one device step chose for one batch row, in head-row order. */

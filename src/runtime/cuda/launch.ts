@@ -1,3 +1,4 @@
+import type { ForwardRunOptions } from '../loaded-model.ts';
 import type { CudaKernel } from '../../codegen/cuda/types.ts';
 import type { ParamBlock } from '../ffi/cuda-driver.ts';
 import type { HostTensor } from '../buffers.ts';
@@ -18,7 +19,7 @@ export interface LoadedKernel {
 }
 
 /** How one run binds its inputs and ends. */
-export interface RunOptions {
+export interface RunOptions extends ForwardRunOptions {
   /** Inputs already on the device (by input name): bound by address, not uploaded; their host tensors give only shapes. */
   deviceInputs?: Record<string, bigint>;
   /** false: do not synchronise at the end of a run that returns nothing (a later read orders after it). Default true. */

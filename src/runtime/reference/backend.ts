@@ -25,7 +25,7 @@ const HOST_KERNELS: { [K in HostOp]: KernelMaker<K> } = {
   },
   argmax: () => ([x], [xs], out) => { const v = lastOf(xs); for (let r = 0; r < rowsOf(xs); r++) out[r] = R.argmaxRow(x, r * v, v); },
   confidence: ({ attrs: { kind, precision } }) => ([x], [xs], out) => {
-    const v = lastOf(xs), tmp = new Float64Array(v);
+    const v = lastOf(xs), tmp = new Float64Array(kind === 'prob' ? 0 : v); // 'prob' needs no softmax row
     for (let r = 0; r < rowsOf(xs); r++) out[r] = R.confidenceRow(x, r * v, v, kind, precision, tmp);
   },
   // The select ops apply the one selection rule (ir/select-rule.ts), made once per kernel.

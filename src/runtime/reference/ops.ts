@@ -168,7 +168,7 @@ function maxProbRow(x: ArrayLike<number>, o: number, v: number, precision: 'f32'
   return f(1 / f(s));
 }
 
-/** Confidence of one logits row (see ConfidenceKind); `scratch` has room for v values. */
+/** Confidence of one logits row (see ConfidenceKind); `scratch` has room for v values (unused by 'prob'). */
 export function confidenceRow(x: ArrayLike<number>, o: number, v: number, kind: ConfidenceKind, precision: 'f32' | 'f64', scratch: Float64Array): number {
   if (kind === 'prob') return maxProbRow(x, o, v, precision);
   softmaxRow(x, o, v, scratch, precision);
