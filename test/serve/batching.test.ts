@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate } from '../../src/api.ts';
-import { completion, metric, PROMPTS, postRaw, SETTINGS, startServer, type Running } from './serve-helpers.ts';
+import { completion, LONG_BODY, metric, PROMPTS, postRaw, SETTINGS, startServer, type Running } from './serve-helpers.ts';
 
 describe('continuous batching never changes an answer', () => {
   let s: Running;
@@ -90,8 +90,8 @@ describe('a full queue', () => {
   afterAll(async () => { await s?.server.shutdown(); });
 
   it('answers 429 with Retry-After, and the queued requests are still answered', async () => {
-    // block_length 16: options no queued request shares, so the queued ones cannot join its batch.
-    const long = await s.client.completions.create({ model: 'x', prompt: PROMPTS[0], max_tokens: 128, steps: 128, block_length: 16, stream: true, stream_options: { denoise: true } } as any) as any as AsyncIterable<any>;
+    // Options no queued request shares, so the queued ones cannot join its batch.
+    const long = await s.client.completions.create({ model: 'x', prompt: PROMPTS[0], ...LONG_BODY, stream: true, stream_options: { denoise: true } } as any) as any as AsyncIterable<any>;
     const it0 = long[Symbol.asyncIterator]();
     await it0.next(); // the long batch runs: the one running slot is taken
     const queued = [completion(s, { prompt: PROMPTS[1] }), completion(s, { prompt: PROMPTS[2] })];

@@ -68,3 +68,14 @@ export const SETTINGS: { body: Record<string, unknown>; opts: GenerateOptions }[
 /** A plain completion of 32 tokens unless the body says otherwise. */
 export const completion = (s: Running, body: Record<string, unknown>, signal?: AbortSignal) =>
   s.client.completions.create({ model: 'x', max_tokens: 32, ...body } as any, { signal }) as Promise<any>;
+
+/**
+ * A request that runs long whatever the machine's load: one block of 256 decided in random order
+ * (seeded, so the same every run), so its text before the first EOS is final only after ~120 full
+ * forwards of a 265-token canvas (~1 s here). With confidence order a short answer is final
+ * after a few steps, which made tests that need a request in flight race it. Its key (cache none,
+ * block 256) is no other request's here, so nothing joins its batch.
+ */
+export const LONG_BODY = { max_tokens: 256, steps: 256, block_length: 256, cache: 'none', remasking: 'random' } as const;
+/** LONG_BODY as generate() options. */
+export const LONG_OPTS: GenerateOptions = { genLength: 256, blockLength: 256, steps: 256, cache: 'none', remasking: 'random' };

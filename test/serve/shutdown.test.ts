@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { PROMPTS, startServer } from './serve-helpers.ts';
+import { LONG_BODY, PROMPTS, startServer } from './serve-helpers.ts';
 
 /** Sends raw HTTP/1.1 requests on one kept-alive socket; `next()` resolves with the next whole response's text. */
 function keepAliveSocket(base: string) {
@@ -40,9 +40,9 @@ describe('shutdown', () => {
     try {
       await k.ready;
       // Node closes idle kept-alive connections at close(); this one is busy with a long request
-      // (~200 ms: 26 full forwards of a 265-token canvas), and a second request, sent as shutdown
+      // (LONG_BODY), and a second request, sent as shutdown
       // begins, waits behind it on the same connection (HTTP/1.1 pipelining).
-      const long = k.send('/v1/completions', { prompt: PROMPTS[0], max_tokens: 256, steps: 256, cache: 'none', remasking: 'random' });
+      const long = k.send('/v1/completions', { prompt: PROMPTS[0], ...LONG_BODY });
       for (let i = 0; i < 400 && (await fetch(`${s.base}/metrics`).then((r) => r.text()).then((t) => Number(/^fastdllm_running_batch_size (\d+)$/m.exec(t)?.[1]))) < 1; i++) await new Promise((r) => setTimeout(r, 5));
       const late = k.send('/v1/completions', { prompt: PROMPTS[2], max_tokens: 32 });
       const down = s.server.shutdown();

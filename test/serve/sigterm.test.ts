@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { generate } from '../../src/api.ts';
-import { embeddedModel, PROMPTS } from './serve-helpers.ts';
+import { embeddedModel, LONG_BODY, LONG_OPTS, PROMPTS } from './serve-helpers.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'fastdllm.js');
 
@@ -21,9 +21,9 @@ describe.each(['0', '2'])('fastdllm serve --workers %s in a child process', (wor
       expect(base, stderr).toBeDefined();
       expect((await fetch(`${base}/health`)).status).toBe(200);
       const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'none', maxRetries: 0 });
-      // A long streamed request takes the one running slot; plain ones queue behind it (block_length 16:
-      // options they do not share, so they cannot join its batch).
-      const long = await client.completions.create({ model: 'x', prompt: PROMPTS[0], max_tokens: 96, steps: 96, block_length: 16, stream: true, stream_options: { denoise: true } } as any) as any as AsyncIterable<any>;
+      // A long streamed request takes the one running slot; plain ones queue behind it (options
+      // they do not share, so they cannot join its batch).
+      const long = await client.completions.create({ model: 'x', prompt: PROMPTS[0], ...LONG_BODY, stream: true, stream_options: { denoise: true } } as any) as any as AsyncIterable<any>;
       const it0 = long[Symbol.asyncIterator]();
       await it0.next();
       const plain = PROMPTS.slice(1, 5).map((p) => client.completions.create({ model: 'x', prompt: p, max_tokens: 32 }));
@@ -46,7 +46,7 @@ describe.each(['0', '2'])('fastdllm serve --workers %s in a child process', (wor
       for (let r = await it0.next(); !r.done; r = await it0.next()) longText += r.value.choices[0]?.text ?? '';
       const answers = await Promise.all(plain);
       const model = await embeddedModel();
-      expect(longText).toBe((await generate(model, PROMPTS[0], { genLength: 96, blockLength: 16, cache: 'dual', steps: 96 })).text[0]);
+      expect(longText).toBe((await generate(model, PROMPTS[0], LONG_OPTS)).text[0]);
       for (const [i, a] of answers.entries()) {
         expect(a.choices[0].text).toBe((await generate(model, PROMPTS[i + 1], { genLength: 32, blockLength: 32, cache: 'dual', threshold: 0.9 })).text[0]);
       }

@@ -6,14 +6,9 @@ import { DEFAULT_MODEL_DIR, generate, loadModel } from '../../src/api.ts';
 import { llada } from '../../src/models/llada.ts';
 import { createServer } from '../../src/serve/server.ts';
 import { autoWorkers, WorkerPoolScheduler } from '../../src/serve/worker-pool.ts';
-import { completion, embeddedModel, metric, PROMPTS, postRaw, SETTINGS, startServer, type Running } from './serve-helpers.ts';
+import { completion, embeddedModel, LONG_BODY, metric, PROMPTS, postRaw, SETTINGS, startServer, type Running } from './serve-helpers.ts';
 
-/**
- * A request that runs ~250 ms here: 256 full forwards, positions decided in random order, so its
- * text before the first EOS is final only near the end (with the confidence order a short answer
- * is final after a few steps and the server answers at once).
- */
-const LONG = { max_tokens: 256, steps: 256, cache: 'none', remasking: 'random' };
+const LONG = LONG_BODY;
 
 describe('a server with pool workers (one model copy and scheduler per worker thread)', () => {
   let s: Running;
@@ -40,6 +35,8 @@ describe('a server with pool workers (one model copy and scheduler per worker th
     expect(forwards).toBeGreaterThan(0);
     expect(forwards).toBeLessThan(rowForwards);
     expect(await metric(s.base, 'fastdllm_forward_rows_count')).toBeGreaterThanOrEqual(forwards);
+    // The workers' gauges come with their next tick, just after the last answers: wait for them.
+    for (let i = 0; i < 200 && (await metric(s.base, 'fastdllm_running_batch_size')) !== 0; i++) await new Promise((r) => setTimeout(r, 5));
     expect(await metric(s.base, 'fastdllm_running_batch_size')).toBe(0);
   });
 
