@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate } from '../../src/api.ts';
-import { completion, LONG_BODY, metric, PROMPTS, postRaw, SETTINGS, startServer, type Running } from './serve-helpers.ts';
+import { completion, LONG_BODY, LONG_OPTS, metric, PROMPTS, postRaw, SETTINGS, startServer, type Running } from './serve-helpers.ts';
 
 describe('continuous batching never changes an answer', () => {
   let s: Running;
@@ -28,11 +28,12 @@ describe('continuous batching never changes an answer', () => {
   });
 
   it('a request that arrives while a batch runs starts (and here ends) before that batch ends', async () => {
-    // A long batch: 128 positions one per step (128 forwards), streamed with a canvas snapshot
-    // per step, so its first chunk says it runs. Without a cache a request joins a running
-    // batch at its next step (with one, at its next block boundary: test/decode/engine.test.ts).
+    // A long batch (LONG_BODY: ~120 forwards), streamed with a canvas snapshot per step, so its
+    // first chunk says it runs. Without a cache a request joins a running batch at its next step
+    // (with one, at its next block boundary: test/decode/engine.test.ts); the short one shares
+    // its options but 16 steps, so it ends ~100 forwards before the long one whatever the load.
     const joinedBefore = await metric(s.base, 'fastdllm_joined_forwards_total');
-    const long = await s.client.completions.create({ model: 'x', prompt: PROMPTS[0], max_tokens: 128, steps: 128, cache: 'none', stream: true, stream_options: { denoise: true } } as any) as any as AsyncIterable<any>;
+    const long = await s.client.completions.create({ model: 'x', prompt: PROMPTS[0], ...LONG_BODY, stream: true, stream_options: { denoise: true } } as any) as any as AsyncIterable<any>;
     const order: string[] = [];
     const longDone = (async () => {
       let first = true;
@@ -43,11 +44,11 @@ describe('continuous batching never changes an answer', () => {
       order.push('long ended');
     })();
     while (!order.length) await new Promise((r) => setTimeout(r, 5));
-    const short = await completion(s, { prompt: PROMPTS[1], ...SETTINGS[2].body });
+    const short = await completion(s, { prompt: PROMPTS[1], ...LONG_BODY, steps: 16 });
     order.push('short answered');
     await longDone;
     expect(order).toEqual(['long started', 'short answered', 'long ended']);
-    expect(short.choices[0].text).toBe((await generate(s.model, PROMPTS[1], SETTINGS[2].opts)).text[0]);
+    expect(short.choices[0].text).toBe((await generate(s.model, PROMPTS[1], { ...LONG_OPTS, steps: 16 })).text[0]);
     // It joined the long one's forwards (rows admitted at different times in one forward).
     expect(short.fastdllm.batch_size).toBe(2);
     expect(await metric(s.base, 'fastdllm_joined_forwards_total')).toBeGreaterThan(joinedBefore);
@@ -55,9 +56,10 @@ describe('continuous batching never changes an answer', () => {
 
   it('a client that disconnects mid-stream is dropped; the others in its batch are undisturbed', async () => {
     const before = await metric(s.base, 'fastdllm_disconnects_total');
-    const opts = { genLength: 64, blockLength: 32, cache: 'dual', steps: 64 } as const;
-    // Snapshots each step: the first chunk comes at the first step, long before the end.
-    const body = { max_tokens: 64, steps: 64, stream: true, stream_options: { denoise: true } };
+    const opts = LONG_OPTS;
+    // Snapshots each step: the first chunk comes at the first step, long before the end (LONG_BODY:
+    // ~120 forwards), so the client goes away mid-stream whatever the load.
+    const body = { ...LONG_BODY, stream: true, stream_options: { denoise: true } };
     const abort = new AbortController();
     const streams = await Promise.all([0, 1, 2].map((i) => s.client.completions.create({ model: 'x', prompt: PROMPTS[i], ...body } as any, i === 1 ? { signal: abort.signal } : {}) as any as Promise<AsyncIterable<any>>));
     const read = async (st: AsyncIterable<any>, stopAfter?: number) => {
