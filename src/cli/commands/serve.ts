@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { DEFAULT_MODEL_DIR, loadModel } from '../../api.ts';
 import { createServer } from '../../serve/server.ts';
 import { WorkerPoolScheduler } from '../../serve/worker-pool.ts';
@@ -48,6 +49,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const load = loadOptionsFromFlags(v);
   const model = await loadModel(v.model ?? DEFAULT_MODEL_DIR, load);
   if (load.device === 'auto') process.stderr.write(`device: ${model.host.device?.device} [${model.host.backend}] ${model.host.device?.reason}\n`);
+  const cores = availableParallelism();
+  if (typeof opts.workers === 'number' && opts.workers > cores) process.stderr.write(`fastdllm serve: --workers ${opts.workers} is more than the ${cores} cores here: the workers will share them (each runs one kernel thread)\n`);
   const server = createServer(model, opts);
   await server.ready;
   const address = await server.app.listen({ host: v.host ?? '127.0.0.1', port });
