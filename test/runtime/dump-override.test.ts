@@ -44,6 +44,20 @@ function editKernel(module: string, fnText: string, edit: (fn: string, out: stri
   return module.replace(fnText, edit(fnText, out, rows));
 }
 
+/**
+ * An override folder `name` holding the module with the LM head's kernel edited by `edit` (given
+ * the vocabulary size too), and the unedited forward's logits to compare with.
+ */
+function headOverride(name: string, edit: (fn: string, out: string, rows: string, vocab: number) => string) {
+  const l = listing(), head = headKernel(l);
+  const fnText = ok(run(['inspect', '--device', 'cpu', '--model', MODEL, '--kernel', head, '--emit', 'cpp']));
+  const base = forward();
+  const over = join(tmp, name);
+  mkdirSync(over, { recursive: true });
+  writeFileSync(join(over, `${l.module}.cpp`), editKernel(moduleSource(), fnText, (fn, out, rows) => edit(fn, out, rows, base.shape[1])));
+  return { module: l.module, base, T: base.shape[0], V: base.shape[1], over };
+}
+
 describe('one dump / override path (runtime/kernel-source.ts, both targets)', () => {
   it('dumps the generated source and returns a same-named override instead', () => {
     const dump = join(tmp, 'unit-dump'), over = join(tmp, 'unit-over');
@@ -69,39 +83,27 @@ describeGated(CXX, 'FASTDLLM_DUMP_DIR / FASTDLLM_OVERRIDE_DIR on the CPU, throug
   });
 
   it('compiles and runs the hand-edited override: the head kernel adding 1 shifts every logit by 1', () => {
-    const l = listing(), head = headKernel(l);
-    const fnText = ok(run(['inspect', '--device', 'cpu', '--model', MODEL, '--kernel', head, '--emit', 'cpp']));
-    const base = forward();
-    const [T, V] = base.shape;
-    const over = join(tmp, 'over-add');
-    mkdirSync(over, { recursive: true });
-    writeFileSync(join(over, `${l.module}.cpp`), editKernel(moduleSource(), fnText, (fn, out, rows) =>
-      fn.replace(/\}\s*$/, `  for (int64_t i_ = 0; i_ < ${rows} * ${V}; i_++) ${out}[i_] += 1.0f;\n}\n`)));
+    const { module, base, T, V, over } = headOverride('over-add', (fn, out, rows, vocab) =>
+      fn.replace(/\}\s*$/, `  for (int64_t i_ = 0; i_ < ${rows} * ${vocab}; i_++) ${out}[i_] += 1.0f;\n}\n`));
     const r = run(['forward', '--model', MODEL, '--ids', IDS, '--json', '--device', 'cpu'], { FASTDLLM_OVERRIDE_DIR: over, FASTDLLM_DEBUG: '1' });
-    expect(r.stderr).toContain(`using override ${join(over, `${l.module}.cpp`)}`);
+    expect(r.stderr).toContain(`using override ${join(over, `${module}.cpp`)}`);
     const got: Logits = JSON.parse(ok(r));
     expect(got.shape).toEqual([T, V]);
     let maxErr = 0;
     for (let i = 0; i < T * V; i++) maxErr = Math.max(maxErr, Math.abs(got.logits[i]! - (base.logits[i]! + 1)) / (1 + Math.abs(base.logits[i]!)));
     expect(maxErr).toBeLessThan(1e-5);
     // The overridden build has its own cache entry: the generated one is still there, untouched.
-    expect(readdirSync(join(CACHE, `v${CODEGEN_VERSION}`, `host-${process.arch}`)).filter((d) => d.startsWith(`${l.module}-`)).length).toBe(2);
+    expect(readdirSync(join(CACHE, `v${CODEGEN_VERSION}`, `host-${process.arch}`)).filter((d) => d.startsWith(`${module}-`)).length).toBe(2);
   });
 
   it('poisoned outputs catch a kernel that skips its last row: NaN there, unless FASTDLLM_POISON=0', () => {
-    const l = listing(), head = headKernel(l);
-    const fnText = ok(run(['inspect', '--device', 'cpu', '--model', MODEL, '--kernel', head, '--emit', 'cpp']));
-    const base = forward();
-    const [T, V] = base.shape;
-    const over = join(tmp, 'over-skip');
-    mkdirSync(over, { recursive: true });
-    writeFileSync(join(over, `${l.module}.cpp`), editKernel(moduleSource(), fnText, (fn, _out, rows) =>
-      fn.replace('{', `{\n  if (${rows} > 0) ${rows} -= 1; // forgets the last row`)));
+    const { module, base, T, V, over } = headOverride('over-skip', (fn, _out, rows) =>
+      fn.replace('{', `{\n  if (${rows} > 0) ${rows} -= 1; // forgets the last row`));
     const got = forward({ FASTDLLM_OVERRIDE_DIR: over });
     expect(got.logits.slice(0, (T - 1) * V)).toEqual(base.logits.slice(0, (T - 1) * V));
     expect(got.logits.slice((T - 1) * V).every((x) => x === null)).toBe(true);
     const unpoisoned = forward({ FASTDLLM_OVERRIDE_DIR: over, FASTDLLM_POISON: '0' });
     expect(unpoisoned.logits.every((x) => x !== null)).toBe(true);
-    expect(existsSync(join(over, `${l.module}.cpp`))).toBe(true);
+    expect(existsSync(join(over, `${module}.cpp`))).toBe(true);
   });
 });
