@@ -39,6 +39,12 @@ describe('greedy LLaDA steps on the device canvas (emulated device)', () => {
     // Dream's rule compares in f32: the launch carries the threshold rounded once.
     expect(selectScatterArgs(thresholdRule(0.9, 'f32'))).toEqual({ mode: SELECT_MODES.threshold, param: Math.fround(0.9) });
     expect(new Set(Object.values(SELECT_MODES)).size).toBe(3);
+    // A rule the kernel has no form of (v2's strict or bf16 comparison): the executor says why,
+    // as its contract asks (the engine then selects on the host), rather than throwing.
+    const canvas = new Int32Array(16);
+    for (const rule of [thresholdRule(0.9, 'f32', '>'), thresholdRule(0.9, 'bf16')]) {
+      expect(cm.executor.deviceDecodeStep!(rule, canvas, 1, 0)).toMatch(/no device form of the rule/);
+    }
     cm.executor.dispose();
   });
 

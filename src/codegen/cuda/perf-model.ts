@@ -22,7 +22,7 @@ import { resolveShape, type DimBindings } from '../../ir/shape.ts';
 import type { OpAttrs } from '../../ir/ops.ts';
 import { numel } from '../../util/math.ts';
 import type { GemmDesc } from './gemm.ts';
-import { DEVICE_BYTES, evalInt, type CudaKernel, type CudaPlan, type IntExpr } from './types.ts';
+import { DEVICE_BYTES, evalInt, packBytes, type CudaKernel, type CudaPlan, type IntExpr } from './types.ts';
 
 export type GpuName = 'h100' | 'h200' | 'a100';
 
@@ -118,7 +118,7 @@ export function perfModel(plan: CudaPlan, kernels: CudaKernel[], gpuName: GpuNam
   const store = (id: number) => DEVICE_BYTES[plan.storage.get(plan.aliases.get(id) ?? id) ?? plan.storage.get(id) ?? 'f32'];
   const valueBytes = (id: number) => numel(shapeOf(id)) * store(id);
   const packs = new Map(plan.packs.map((p) => [p.key, p]));
-  const packBytes = (key: string) => { const p = packs.get(key)!; return p.rows * Math.max(1, p.cols) * DEVICE_BYTES[p.dtype]; };
+  const bytesOfPack = (key: string) => packBytes(packs.get(key)!);
   const weightKeys = (k: CudaKernel) => k.params.flatMap((p) => (p.k === 'weight' ? [p.pack] : []));
 
   const out: KernelPerf[] = [];
@@ -195,7 +195,7 @@ export function perfModel(plan: CudaPlan, kernels: CudaKernel[], gpuName: GpuNam
         return { read: numel(shapeOf(src)) * store(src), write: moved * store(k.writes[0]), flops: 0, tensor: false };
       }
       default: {
-        const read = k.reads.reduce((s, id) => s + valueBytes(id), 0) + weightKeys(k).reduce((s, w) => s + packBytes(w), 0);
+        const read = k.reads.reduce((s, id) => s + valueBytes(id), 0) + weightKeys(k).reduce((s, w) => s + bytesOfPack(w), 0);
         const write = k.writes.reduce((s, id) => s + valueBytes(id), 0);
         return { read, write, flops: k.writes.reduce((s, id) => s + numel(shapeOf(id)), 0), tensor: false };
       }
@@ -213,7 +213,7 @@ export function perfModel(plan: CudaPlan, kernels: CudaKernel[], gpuName: GpuNam
       minBytes += ev((k.params[3] as { e: IntExpr }).e) * m.width * DEVICE_BYTES[m.table];
       continue;
     }
-    for (const w of weightKeys(k)) if (!seenPacks.has(w)) { seenPacks.add(w); minBytes += packBytes(w); }
+    for (const w of weightKeys(k)) if (!seenPacks.has(w)) { seenPacks.add(w); minBytes += bytesOfPack(w); }
     if (k.family === 'attention') {
       const a = k.meta as { kvHeads: number; headDim: number; cache: keyof typeof DEVICE_BYTES };
       const mask = (k.params[3] as { id: number }).id;

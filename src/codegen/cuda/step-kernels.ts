@@ -64,10 +64,16 @@ export interface SelectScatterArgs {
  * confidences lower index first (candidate_rank), as the rule says.
  */
 export function selectScatterArgs(rule: SelectionRule): SelectScatterArgs {
-  // select_scatter compares f64 confidences with >= (Fast-dLLM v1); v2's strict or bf16
-  // comparison selects on the host.
-  if (rule.mode === 'threshold' && (rule.comparison !== '>=' || rule.precision === 'bf16')) {
-    throw new RangeError(`select_scatter: no device form of the rule "${describeRule(rule)}"`);
-  }
+  const gap = selectScatterGap(rule);
+  if (gap) throw new RangeError(gap);
   return { mode: SELECT_MODES[rule.mode], param: ruleParam(rule) };
+}
+
+/**
+ * Why select_scatter cannot apply `rule`, or undefined when it can: it compares f64 confidences
+ * with >= (Fast-dLLM v1); v2's strict or bf16 comparison selects on the host.
+ */
+export function selectScatterGap(rule: SelectionRule): string | undefined {
+  if (rule.mode === 'threshold' && (rule.comparison !== '>=' || rule.precision === 'bf16')) return `select_scatter: no device form of the rule "${describeRule(rule)}"`;
+  return undefined;
 }

@@ -61,6 +61,11 @@ export interface PackSpec {
   parts: { param: string | null; rows: number; ropeHeadDim: number }[];
 }
 
+/** Device bytes of a weight pack (a column-less pack is one element per row). */
+export function packBytes(p: PackSpec): number {
+  return p.rows * Math.max(1, p.cols) * DEVICE_BYTES[p.dtype];
+}
+
 /** A scratch buffer: `count` elements of `elemBytes`. */
 export interface ScratchSpec {
   name: string;

@@ -1,3 +1,4 @@
+import { selectScatterGap } from '../../codegen/cuda/step-kernels.ts';
 import { planCuda, type PlanOptions } from '../../codegen/cuda/plan.ts';
 import { ROPE_MAX_POSITION, type CudaPlan, type CudaPrecision, type DeviceDType, type HeadOutputs } from '../../codegen/cuda/types.ts';
 import type { Graph } from '../../ir/graph.ts';
@@ -252,6 +253,8 @@ export class CudaExecutor {
     const win = this.stepKernels.find((k) => k.kernel.family === 'decode_window');
     const sel = this.stepKernels.find((k) => k.kernel.family === 'select_scatter');
     if (!win || !sel) return `the plan has no decode-step kernels (headOutputs '${this.plan.headOutputs}')`;
+    const gap = selectScatterGap(rule);
+    if (gap) return gap;
     return new CudaDecodeStep(this.ctx, this, win, sel, rule, batch, canvas.length / batch, maskId, canvas);
   }
 

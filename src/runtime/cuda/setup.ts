@@ -1,5 +1,5 @@
 import { moduleSource } from '../../codegen/cuda/module.ts';
-import type { CudaKernel, CudaPlan, PackSpec } from '../../codegen/cuda/types.ts';
+import { packBytes, type CudaKernel, type CudaPlan, type PackSpec } from '../../codegen/cuda/types.ts';
 import { debugLog } from '../../env.ts';
 import { ParamBlock } from '../ffi/cuda-driver.ts';
 import type { KernelCache } from '../kernel-cache.ts';
@@ -69,7 +69,7 @@ export function uploadWeights(ctx: CudaContext, plan: CudaPlan, reader: TensorRe
   const st = stats ?? { hostPeakBytes: 0, uploadedBytes: 0, largestPackBytes: 0 };
   const out = new Map<string, { ptr: bigint; bytes: number }>();
   for (const p of plan.packs) {
-    const bytes = p.rows * Math.max(1, p.cols) * (p.dtype === 'bf16' ? 2 : 4);
+    const bytes = packBytes(p);
     st.largestPackBytes = Math.max(st.largestPackBytes, bytes);
     const ptr = ctx.alloc(bytes, `weight ${describePack(p)}`);
     out.set(p.key, { ptr, bytes });
@@ -92,5 +92,5 @@ export function uploadWeights(ctx: CudaContext, plan: CudaPlan, reader: TensorRe
   return out;
 }
 
-const describePack = (p: PackSpec) => `${p.parts.map((x) => x.param ?? '(zeros)').join(' + ')} (${p.dtype}, ${formatBytes(p.rows * Math.max(1, p.cols) * (p.dtype === 'bf16' ? 2 : 4))})`;
+const describePack = (p: PackSpec) => `${p.parts.map((x) => x.param ?? '(zeros)').join(' + ')} (${p.dtype}, ${formatBytes(packBytes(p))})`;
 
