@@ -5,6 +5,7 @@
  * normals by Box-Muller on 53-bit uniforms. The same seed gives the same stream on every
  * platform, which is what makes a random checkpoint reproducible from its seed alone.
  */
+import { numel } from '../util/math.ts';
 
 /** Hash a seed and a name (e.g. a tensor name) into a 32-bit seed, so each tensor has its own stream. */
 export function hashSeed(seed: number, name = ''): number {
@@ -115,7 +116,7 @@ export function seededNormal(seed: number): () => number {
  */
 export function uniformWeights(seed: number, std: (name: string) => number = () => 0.05): (name: string, shape: readonly number[]) => Float32Array {
   return (name, shape) => {
-    const n = shape.reduce((a, b) => a * b, 1);
+    const n = numel(shape);
     const out = new Float32Array(n);
     let s = hashSeed(seed, name) | 1;
     const isNorm = /norm|ln_f/.test(name);

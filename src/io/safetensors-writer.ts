@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError } from './errors.ts';
 import { INDEX_FILE_NAME, SINGLE_FILE_NAME } from './checkpoint.ts';
-import { bf16OfF32Bits, f32ToF16Bits } from '../util/half.ts';
+import { bf16OfF32BitsInto, f32ToF16Bits } from '../util/half.ts';
 import { DTYPE_BYTES } from './safetensors.ts';
 import { numel } from '../util/math.ts';
 
@@ -96,7 +96,7 @@ export function writeSafetensors(file: string, specs: readonly TensorSpec[], fil
         fill(s.name, off, chunk);
         if (s.dtype === 'F32') writeAll(fd, new Uint8Array(scratch.buffer, 0, len * 4));
         else {
-          if (s.dtype === 'BF16') toBf16(bits, half, len);
+          if (s.dtype === 'BF16') bf16OfF32BitsInto(bits, half, len);
           else toF16(chunk, half, len);
           writeAll(fd, new Uint8Array(half.buffer, 0, len * 2));
         }
@@ -172,10 +172,6 @@ function writeAll(fd: number, data: Uint8Array): void {
 }
 
 /** f32 bits → bf16, round to nearest even; NaN stays NaN (quiet bit set). */
-function toBf16(bits: Uint32Array, out: Uint16Array, n: number): void {
-  for (let i = 0; i < n; i++) out[i] = bf16OfF32Bits(bits[i]);
-}
-
 function toF16(src: Float32Array, out: Uint16Array, n: number): void {
   for (let i = 0; i < n; i++) out[i] = f32ToF16Bits(src[i]);
 }

@@ -1,3 +1,4 @@
+import { loadHfConfig } from '../io/config.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Checkpoint, hasCheckpoint } from '../io/checkpoint.ts';
@@ -45,7 +46,7 @@ export function storedPrecision(dir: string, shared?: () => Checkpoint): 'f32' |
   if (!existsSync(join(dir, 'config.json')) || !hasCheckpoint(dir)) return 'bf16';
   const ckpt = shared ? shared() : Checkpoint.open(dir);
   try {
-    return checkpointPrecision(ckpt, readModelConfig(dir).hf).precision;
+    return checkpointPrecision(ckpt, loadHfConfig(dir)).precision; // the hf keys only: no definition lookup
   } finally {
     if (!shared) ckpt.close();
   }

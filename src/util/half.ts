@@ -49,6 +49,11 @@ export function bf16OfF32Bits(u: number): number {
   return ((u + 0x7fff + lsb) >>> 16) & 0xffff;
 }
 
+/** bf16 bits (bf16OfF32Bits) of the first `n` f32 bit patterns of `bits`, into `out` from `to`. */
+export function bf16OfF32BitsInto(bits: Uint32Array, out: Uint16Array, n = bits.length, to = 0): void {
+  for (let i = 0; i < n; i++) out[to + i] = bf16OfF32Bits(bits[i]);
+}
+
 /** The f32 value of a bf16 bit pattern. */
 export function bf16BitsToF32(b: number): number {
   U32[0] = (b & 0xffff) << 16;

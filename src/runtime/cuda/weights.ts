@@ -1,7 +1,7 @@
 import type { PackSpec } from '../../codegen/cuda/types.ts';
 import { ropeInvFreq } from '../reference/ops.ts';
 import { STORED_BYTES, type StoredFloat, type TensorReader } from '../tensor-reader.ts';
-import { bf16OfF32Bits, f16Table32 } from '../../util/half.ts';
+import { bf16OfF32Bits, bf16OfF32BitsInto, f16Table32 } from '../../util/half.ts';
 import { numel } from '../../util/math.ts';
 
 /**
@@ -183,7 +183,7 @@ export function convertStored(src: Uint8Array, dt: StoredFloat, from: number, ou
     return;
   }
   if (dt === 'F32') {
-    bf16Into(new Uint32Array(src.buffer, off, count), out, to);
+    bf16OfF32BitsInto(new Uint32Array(src.buffer, off, count), out, count, to);
     return;
   }
   const s = new Uint16Array(src.buffer, off, count), t = new Uint32Array(f16Table32().buffer);
@@ -199,13 +199,8 @@ export function ropeRow(r: number, hd: number): number {
 /** bf16 bits of every value, rounded to nearest even (NaN kept quiet), as the device rounds. */
 export function toBf16(x: Float32Array): Uint16Array {
   const out = new Uint16Array(x.length);
-  bf16Into(new Uint32Array(x.buffer, x.byteOffset, x.length), out, 0);
+  bf16OfF32BitsInto(new Uint32Array(x.buffer, x.byteOffset, x.length), out);
   return out;
-}
-
-/** bf16 bits of f32 bits `u`, into `out` from `to` (toBf16's rounding). */
-function bf16Into(u: Uint32Array, out: Uint16Array, to: number): void {
-  for (let i = 0; i < u.length; i++) out[to + i] = bf16OfF32Bits(u[i]);
 }
 
 /** f32 values of bf16 bits. */

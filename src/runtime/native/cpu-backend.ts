@@ -44,10 +44,10 @@ const loadedLibs = new Map<string, LibraryHandle>();
  * Compiles (or finds in the cache) a CPU module and returns its loaded library. The source goes
  * through the shared dump / override path (FASTDLLM_DUMP_DIR / FASTDLLM_OVERRIDE_DIR, file
  * `<cpu_hash>.cpp`, named after the generated text); FASTDLLM_DEBUG=1 reports the compile or
- * cache hit, 5 prints the module's assembly.
+ * cache hit, 5 prints the module's assembly. `name`: the module's name when the caller has it
+ * already (cpuModuleOf hashes the source for it), else hashed here.
  */
-export async function compileCpuModule(generated: string, cxx: { path: string; version: string }, cache = new KernelCache()): Promise<{ lib: LibraryHandle; path: string }> {
-  const name = cpuModuleName(generated);
+export async function compileCpuModule(generated: string, cxx: { path: string; version: string }, cache = new KernelCache(), name = cpuModuleName(generated)): Promise<{ lib: LibraryHandle; path: string }> {
   const { source } = effectiveSource(`${name}.cpp`, generated);
   const entry = await cache.get(name, { source, compiler: cxx.version, options: CPU_CXX_OPTIONS, arch: `host-${process.arch}` },
     { sourceFile: 'kernel.cpp', binaryFile: 'kernel.so' },
@@ -108,8 +108,8 @@ export function nativeCpuBackend(cxx: { path: string; version: string }, cache?:
   return {
     name: 'native',
     async prepare(graph: Graph) {
-      const { source, kernels, packs } = cpuModuleOf(graph, tuning ?? loadCpuTuning());
-      const { lib } = await compileCpuModule(source, cxx, cache);
+      const { name, source, kernels, packs } = cpuModuleOf(graph, tuning ?? loadCpuTuning());
+      const { lib } = await compileCpuModule(source, cxx, cache, name);
       // Per calling thread (see fd_set_threads): a pool worker's env says its share of the cores.
       setKernelThreads(lib, env.threads);
       const bound = new Map<number, NodeKernel>();
