@@ -292,11 +292,6 @@ export function operandCheck(op: OpKind): OperandCheck | undefined {
   return OPERAND_CHECKS[op] ?? undefined;
 }
 
-/** Runs the operand check of `op` (leaves have none). */
-export function checkOperands(op: OpKind, v: OperandValues, limits: OperandLimits = {}): void {
-  operandCheck(op)?.(v, limits);
-}
-
 /**
  * Runs every node's operand check over a whole graph before anything launches (the CUDA
  * executor's way; the CPU backend checks node by node): `data(id)` is a value's host copy,

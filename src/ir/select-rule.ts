@@ -69,7 +69,7 @@ export function thresholdRule(threshold: number, precision: RulePrecision, compa
 }
 
 /** `x` rounded to `precision` (nearest even), as a number. */
-export function roundTo(x: number, precision: RulePrecision): number {
+function roundTo(x: number, precision: RulePrecision): number {
   if (precision === 'f64') return x;
   return precision === 'f32' ? Math.fround(x) : bf16BitsToF32(f32ToBf16Bits(x));
 }

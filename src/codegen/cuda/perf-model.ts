@@ -67,7 +67,7 @@ export interface PerfShape {
 export const PERF_STEP_SHAPE: PerfShape = { batch: 1, window: 32, cacheLen: 512 + 256 };
 
 /** The graph's dims for a step shape: the head runs on every window row. */
-export function perfDims(s: PerfShape): DimBindings {
+function perfDims(s: PerfShape): DimBindings {
   return { B: s.batch, T: s.window, K: s.cacheLen, Kmax: s.cacheLen, R: s.window };
 }
 

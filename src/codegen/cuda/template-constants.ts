@@ -12,7 +12,7 @@ const TABLES: readonly [prefix: string, table: Readonly<Record<string, number>>]
 ];
 
 /** The macro name of one table entry: FD_SELECT_ + 'threshold' -> FD_SELECT_THRESHOLD. */
-export const constantName = (prefix: string, key: string): string => prefix + key.toUpperCase();
+const constantName = (prefix: string, key: string): string => prefix + key.toUpperCase();
 
 /**
  * The `#define` lines of every shared number, prepended by the codegen to each module (before

@@ -47,7 +47,7 @@ export function packWeight(spec: PackSpec, fetch: (param: string) => Float32Arra
  * speed of reads into a 1-4 MiB one (every byte went out to DRAM and back). 4 MiB still makes
  * few uploads (3,919 for LLaDA-8B) and holds two whole RoPE heads of 4096-wide f32 rows.
  */
-export const STREAM_CHUNK_BYTES = 4 * 1024 * 1024;
+const STREAM_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /**
  * The host buffers a streaming load reuses for every chunk of every pack (a chunk's stored bytes
@@ -165,7 +165,7 @@ export function streamPack(spec: PackSpec, reader: TensorReader, shapeOf: (param
 }
 
 /** `count` stored values from element `from` of `src` into `out` from `to`: widened exactly, or rounded to bf16 (nearest even). */
-export function convertStored(src: Uint8Array, dt: StoredFloat, from: number, out: Uint16Array | Float32Array, to: number, count: number): void {
+function convertStored(src: Uint8Array, dt: StoredFloat, from: number, out: Uint16Array | Float32Array, to: number, count: number): void {
   const off = src.byteOffset + from * STORED_BYTES[dt];
   if (out instanceof Float32Array) {
     if (dt === 'F32') out.set(new Float32Array(src.buffer, off, count), to);

@@ -12,7 +12,7 @@ const lastOf = (s: number[]) => s[s.length - 1];
 const rowsOf = (s: number[]) => numel(s.slice(0, -1));
 
 /** The ops every host backend runs from here (selection and bookkeeping; no generated kernel). */
-export type HostOp = 'softmax' | 'argmax' | 'confidence' | 'select_topk' | 'select_threshold' | 'select_factor' | 'mask_fill' | 'scatter_tokens';
+type HostOp = 'softmax' | 'argmax' | 'confidence' | 'select_topk' | 'select_threshold' | 'select_factor' | 'mask_fill' | 'scatter_tokens';
 
 /** Makes the kernel of one node of kind K from its attributes. */
 type KernelMaker<K extends OpKind> = (node: Node<K>) => NodeKernel;
