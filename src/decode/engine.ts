@@ -108,7 +108,8 @@ export class DecodeEngine<T> {
 
   /** Rows waiting, at a boundary or decoding. */
   get size(): number {
-    return this.waiting.length + this.ready.length + this.cohort.filter((s) => !s.finished && !s.cancelled).length;
+    // A row at a block boundary is in `ready` and, where the cache is not compacted (CUDA), still in the cohort: count it once.
+    return this.waiting.length + this.ready.length + this.cohort.filter((s) => !s.finished && !s.cancelled && !this.ready.includes(s)).length;
   }
 
   /** Queues a row; it starts at the engine's next join point. Options must have this engine's key. */
@@ -137,7 +138,7 @@ export class DecodeEngine<T> {
       const joiners = this.start(this.waiting.splice(0));
       const stay = this.cohort.filter((s) => !leaving(s));
       if (!stay.length && !joiners.length) { this.cohort = []; return undefined; }
-      if (joiners.length || this.compacts || !stay.every((s) => this.cohort.includes(s))) this.relayout([...stay, ...joiners]);
+      if (joiners.length || this.compacts) this.relayout([...stay, ...joiners]);
       return this.forward();
     }
     for (const s of this.cohort) if (!s.finished && !s.cancelled && s.step?.kind === 'full' && !this.ready.includes(s)) this.ready.push(s);

@@ -95,12 +95,11 @@ export class GraphExecutor {
         out = bufs[n.inputs[0]]!; // in place
       } else if (opts.reuseOutputs && this.outputIds.has(n.id)) {
         out = this.outputView(n.id, n.dtype, numel(shape)); // not owned: never recycled by liveness
-        if (this.poison) poisonBuf(out);
       } else {
         out = this.take(n.dtype, numel(shape));
         owned[n.id] = true;
       }
-      if (this.poison && owned[n.id]) poisonBuf(out);
+      if (this.poison && n.op !== 'cache_write') poisonBuf(out); // every fresh output; a state is written in place
       const t0 = knobs.debug >= 2 ? performance.now() : 0;
       this.kernels[n.id]!(n.inputs.map((i) => bufs[i]!), n.inputs.map((i) => shapes[i]), out, shape);
       if (knobs.debug >= 2) {

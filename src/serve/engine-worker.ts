@@ -36,8 +36,9 @@ if (model) {
   const scheduler = localScheduler(model, { ...init.limits, maxQueue: Number.MAX_SAFE_INTEGER }, relay);
   const handles = new Map<number, JobHandle>();
   const listener = (id: number): RowListener => ({
-    onStep: (canvas, info) => post({ t: 'step', id, canvas: [...canvas], info }),
-    onFinal: (canvas, info) => { handles.delete(id); post({ t: 'final', id, canvas: [...canvas], info }); },
+    // postMessage copies the canvas at once (structured clone): no copy of our own.
+    onStep: (canvas, info) => post({ t: 'step', id, canvas: canvas as number[], info }),
+    onFinal: (canvas, info) => { handles.delete(id); post({ t: 'final', id, canvas: canvas as number[], info }); },
     onError: (err) => { handles.delete(id); post({ t: 'error', id, timeout: err instanceof TimeoutError, message: err.message }); },
   });
   port.on('message', (m: ToWorker) => {

@@ -95,12 +95,19 @@ export class ServeMetrics implements SchedulerMetrics {
 
   countCompletion(tokens: number): void {
     this.completionTokens += tokens;
-    this.recent.push({ t: performance.now(), n: tokens });
+    const now = performance.now();
+    this.recent.push({ t: now, n: tokens });
+    this.prune(now); // bounded whether or not /metrics is scraped
   }
 
   tokensPerSecond(now = performance.now()): number {
-    while (this.recent.length && this.recent[0].t < now - this.windowMs) this.recent.shift();
+    this.prune(now);
     return this.recent.reduce((s, r) => s + r.n, 0) / (this.windowMs / 1000);
+  }
+
+  /** Drops completions older than the window. */
+  private prune(now: number): void {
+    while (this.recent.length && this.recent[0].t < now - this.windowMs) this.recent.shift();
   }
 
   /** The Prometheus text exposition. */

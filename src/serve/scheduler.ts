@@ -39,8 +39,10 @@ export class EngineScheduler extends RoundRobinScheduler<Row, DecodeEngine<Row>>
     return { job, opts: o, key: engineKey(this.model, o), canvas: new Array(o.genLength).fill(o.maskId), done: false, maxBatch: 0 };
   }
 
+  /** Stops the row's compute and forgets its engine (a cancelled row must not stay in `owner` until the engine retires). */
   protected cancelRunning(row: Row): void {
     if (row.slot) this.owner.get(row)?.cancel(row.slot);
+    this.owner.delete(row);
   }
 
   protected advance(e: DecodeEngine<Row>): boolean {
@@ -109,14 +111,12 @@ export class EngineScheduler extends RoundRobinScheduler<Row, DecodeEngine<Row>>
   private finish(r: Row, info: StepInfo): void {
     r.done = true;
     this.cancelRunning(r); // its text is final: its compute stops
-    this.owner.delete(r);
     r.job.listener.onFinal(r.canvas, info);
   }
 
   /** The row leaves its engine and, unless already answered, gets `err`. */
   private fail(r: Row, err: Error): void {
     this.cancelRunning(r);
-    this.owner.delete(r);
     this.failQuietly(r, err);
   }
 }

@@ -187,13 +187,20 @@ export class WorkerPoolScheduler implements Scheduler {
    * MAX_RESTARTS times over the pool's life, so a model that kills every worker does not loop).
    */
   private lost(w: PoolWorker, err: Error): void {
-    if (!w.alive) return;
+    const at = this.workers.indexOf(w);
+    if (!w.alive) {
+      // Never ready (its load failed), or already handled: it leaves the pool, not restarted (a
+      // worker that could not load would fail again); with none left, what waits fails.
+      if (at >= 0) this.workers.splice(at, 1);
+      if (at >= 0 && !this.workers.length && !this.closed) this.failWaiting(err);
+      return;
+    }
     w.alive = false;
     for (const j of w.rows.values()) {
       if (!j.done) { j.done = true; this.deliver(w, j, () => j.job.listener.onError(new Error(`serve: ${err.message}`))); }
     }
     w.rows.clear();
-    this.workers.splice(this.workers.indexOf(w), 1);
+    this.workers.splice(at, 1);
     if (!this.closed && this.restarts < MAX_RESTARTS) {
       this.restarts++;
       process.stderr.write(`fastdllm serve: ${err.message}; starting another (${this.restarts} of at most ${MAX_RESTARTS})\n`);

@@ -164,6 +164,26 @@ describe('pool workers: timeouts, shutdown, and when a pool is not used', () => 
     }
   });
 
+  it('a replacement that cannot load leaves the pool: with no worker left, requests fail at once and drain ends', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fd-pool-'));
+    try {
+      cpSync(DEFAULT_MODEL_DIR, dir, { recursive: true });
+      const m = await loadModel(dir, { device: 'cpu' });
+      const pool = new WorkerPoolScheduler(m.host, 1, { maxBatch: 8, maxQueue: 16, maxRunning: 2 });
+      await pool.ready;
+      rmSync(join(dir, 'model.safetensors')); // the replacement will not load
+      await (pool as unknown as { workers: { thread: { terminate(): Promise<number> } }[] }).workers[0].thread.terminate();
+      for (let i = 0; i < 400 && pool.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(pool.size).toBe(0);
+      const ids = m.tokenizer!.encode(PROMPTS[0], { addSpecialTokens: true });
+      expect(() => pool.submit({ ids, options: { genLength: 32 }, listener: { onStep() {}, onFinal() {}, onError() {} } })).toThrow(/no pool worker is left/);
+      await pool.drain(); // resolves: nothing waits
+      await pool.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a worker that cannot load the model fails `ready`, naming the directory and the cause', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fd-pool-'));
     try {
