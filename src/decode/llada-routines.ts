@@ -26,12 +26,17 @@ export function* lladaRow(row: DecodeRow, selectSteps: SelectSteps): RowRoutine 
   const S = o.steps / nBlocks;
   const greedy = o.temperature === 0 && o.remasking === 'low_confidence';
   const scratch = new Float64Array(row.config.vocabSize);
+  // The row's selection graphs, looked up once per source (not once per step).
+  const irSteps: Partial<Record<SelectSource, LladaSelectStep>> = {};
 
   /** One forward of window [a, e) + selection among `cands` (canvas positions), `k` the top-k count. */
   function* step(kind: StepKind, block: number, a: number, e: number, cands: number[], k: number): RowRoutine {
     const reply = yield { kind, block, a, e, heads: cands.map((p) => p - a), pick: { cands, k } };
     if (!reply.decided) {
-      if (greedy) selectWithIr(row, selectSteps(row, reply.logits ? 'logits' : 'decisions'), reply, cands, k);
+      if (greedy) {
+        const src: SelectSource = reply.logits ? 'logits' : 'decisions';
+        selectWithIr(row, (irSteps[src] ??= selectSteps(row, src)), reply, cands, k);
+      }
       else {
         const props: Proposal[] = cands.map((_, i) => lladaPropose(reply.logits!(i), o, row.rng, scratch));
         const chosen = selectProposals(props, o.rule, k);

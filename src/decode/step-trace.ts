@@ -5,7 +5,7 @@ import type { DecodeEvent } from './session.ts';
  * One line of the FASTDLLM_DEBUG=6 decode trace: the step's kind, block and nfe, then per batch
  * row the canvas positions it unmasked (relative to the generated region) and their tokens.
  */
-export function formatStepTrace(ev: Extract<DecodeEvent, { type: 'step' }>): string {
+function formatStepTrace(ev: Extract<DecodeEvent, { type: 'step' }>): string {
   const rows = ev.rows.map((r) => `row ${r.row} positions [${r.positions.join(',')}] tokens [${r.tokens.join(',')}]`);
   return `decode step nfe=${ev.nfe} kind=${ev.kind} block=${ev.block} ${(ev.ms).toFixed(2)} ms: ${rows.length ? rows.join('; ') : 'nothing chosen'}`;
 }

@@ -20,7 +20,7 @@ export interface GraphExecutorOptions {
 }
 
 /** NaN for floats, INT32_MIN for i32, 0xFF for bool: what a kernel leaves where it forgot to write. */
-export function poisonBuf(b: Buf): void {
+function poisonBuf(b: Buf): void {
   if (b instanceof Float32Array || b instanceof Float64Array) b.fill(NaN);
   else if (b instanceof Int32Array) b.fill(-0x80000000);
   else b.fill(0xff);
